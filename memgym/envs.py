@@ -1,0 +1,182 @@
+"""Gymnasium environments of the memory tasks, POPGym style: the agent predicts the system.
+
+The observation is the system's act token ``a_t``; the action is the agent's guess of the
+next obs token ``o_{t+1}``. An episode with length parameter ``n`` has ``n + 1`` steps
+(``t = 0 … n``); the action at step ``n``, taken after seeing ``[ask]``, is the answer:
+reward +1 if right, −1 if wrong, and the episode terminates. Every other step gives 0.
+``info["target"]`` (from ``reset`` and every ``step``) is the obs token the next action
+must name. The observation returned with termination is ``[end]``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from memgym.render import episode_table
+from memgym.tasks import CountTask, RememberTask, RepeatTask, Task
+
+EPISODES_PER_DRAW = 64
+"""Episodes the envs sample at once (sampling is vectorised; one at a time would be slow)."""
+
+
+class MemoryEnv(gym.Env[np.int64, np.int64]):
+    """A memory task as a Gymnasium env; subclasses pick the task and its parameters.
+
+    Attributes:
+        task: the task (parameters, alphabets, vectorised generator).
+        act_tokens: names of the observation values (the system's act tokens).
+        obs_tokens: names of the action values (the system's obs tokens).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
+
+    def __init__(self, task: Task, render_mode: str | None = None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r} is not supported; "
+                f"choose one of {self.metadata['render_modes']} or None"
+            )
+        self.task = task
+        self.render_mode = render_mode
+        self.act_tokens = task.act_tokens
+        self.obs_tokens = task.obs_tokens
+        self.observation_space = spaces.Discrete(len(self.act_tokens))
+        self.action_space = spaces.Discrete(len(self.obs_tokens))
+        self._core = task.core()
+        self._n = -1
+        self._t = 0
+        self._done = True
+        self._acts: list[int] = []
+        self._obs: list[int] = []
+        self._guesses: list[int] = []
+        self._draws: list[tuple[list[int], int]] = []
+        self._drawn = 0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.int64, dict[str, Any]]:
+        """Start the next episode; return ``a_0`` and ``{"target": o_1}``.
+
+        Episodes are drawn ``EPISODES_PER_DRAW`` at a time with the task's vectorised
+        sampler; ``reset(seed=s)`` starts a fresh draw, so after it the env plays the rows
+        of ``batch_rollouts(env_id, EPISODES_PER_DRAW, seed=s)`` in order.
+        """
+        super().reset(seed=seed)
+        if seed is not None or self._drawn == len(self._draws):
+            acts, lengths = self.task.sample(self.np_random, EPISODES_PER_DRAW)
+            self._draws = list(zip(acts.tolist(), lengths.tolist(), strict=True))
+            self._drawn = 0
+        acts, self._n = self._draws[self._drawn]
+        self._drawn += 1
+        self._acts = [*acts[: self._n + 1], self.task.end]
+        self._t = 0
+        self._done = False
+        self._core.reset()
+        self._obs = [self._core.feed(self._acts[0])]
+        self._guesses = []
+        return np.int64(self._acts[0]), {"target": self._obs[0]}
+
+    def step(self, action: Any) -> tuple[np.int64, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Score the guess of ``o_{t+1}``, then show ``a_{t+1}`` and the next target."""
+        if self._done:
+            raise RuntimeError(
+                "step() called on a finished episode (or before the first reset()); "
+                "call reset() to start a new episode"
+            )
+        try:
+            guess = operator.index(action)
+        except TypeError:
+            guess = -1
+        if not 0 <= guess < len(self.obs_tokens):
+            raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
+        terminated = self._t == self._n
+        reward = (1.0 if guess == self._obs[-1] else -1.0) if terminated else 0.0
+        self._guesses.append(guess)
+        self._t += 1
+        self._done = terminated
+        act = self._acts[self._t]
+        target = self._core.feed(act)
+        self._obs.append(target)
+        return np.int64(act), reward, terminated, False, {"target": target}
+
+    def get_state(self) -> np.ndarray:
+        """The system's hidden state after the acts seen so far (see the core's ``get_state``)."""
+        return self._core.get_state()
+
+    def render(self) -> str | None:
+        """With ``render_mode="ansi"``: the episode so far as an act/obs/guess table.
+
+        Column ``t`` shows ``a_t``, the obs ``o_t`` the system showed in response to the acts
+        before ``t`` (none at ``t = 0``), and the agent's guess of ``o_t``.
+        """
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
+            return None
+        shown = self._t + 1
+        return episode_table(
+            {
+                "act": [self.act_tokens[a] for a in self._acts[:shown]],
+                "obs": ["", *(self.obs_tokens[o] for o in self._obs[: shown - 1])],
+                "guess": ["", *(self.obs_tokens[g] for g in self._guesses)],
+            }
+        )
+
+
+class RememberEnv(MemoryEnv):
+    """Remember: the first act is ``[card i]``, then ``[wait]`` × (n−1), then ``[ask]``.
+
+    The answer is ``[card i]``. Observation space ``Discrete(num_cards + 3)`` (act tokens:
+    cards, ``[wait]``, ``[ask]``, ``[end]``); action space ``Discrete(num_cards + 2)`` (obs
+    tokens: ``[wait]``, ``[end]``, cards). ``n`` is drawn per episode from ``n_range``
+    (inclusive).
+    """
+
+    def __init__(
+        self,
+        num_cards: int = 16,
+        n_range: Sequence[int] = (16, 64),
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(RememberTask(num_cards, n_range), render_mode)
+
+
+class CountEnv(MemoryEnv):
+    """Count: ``n`` bits ``0``/``1``, then ``[ask]``; the answer is the number of ``1`` s.
+
+    Each episode draws ``k`` uniformly in ``0 … min(n, max_ones)`` and places ``k`` ones at
+    random positions, so long streams with small answers exist (``max_ones`` defaults to
+    ``n_max``). Observation space ``Discrete(4)`` (``0``, ``1``, ``[ask]``, ``[end]``);
+    action space ``Discrete(max_ones + 3)`` (``[wait]``, ``[end]``, counts ``0 … max_ones``).
+    """
+
+    def __init__(
+        self,
+        n_range: Sequence[int] = (8, 24),
+        max_ones: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(CountTask(n_range, max_ones), render_mode)
+
+
+class RepeatEnv(MemoryEnv):
+    """Repeat: ``n`` random cards, then ``[ask]``; the answer is the card at index ``n − lag``.
+
+    Observation space ``Discrete(num_cards + 2)`` (cards, ``[ask]``, ``[end]``); action space
+    ``Discrete(num_cards + 2)`` (``[wait]``, ``[end]``, cards). ``lag`` must be smaller than
+    the shortest length in ``n_range``.
+    """
+
+    def __init__(
+        self,
+        num_cards: int = 4,
+        lag: int = 4,
+        n_range: Sequence[int] = (8, 32),
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(RepeatTask(num_cards, lag, n_range), render_mode)

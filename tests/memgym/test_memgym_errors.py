@@ -1,0 +1,132 @@
+"""Every bad input raises a clear error that names the problem."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+import memgym
+from memgym import RememberCore, SupervisedRollout, all_episodes, batch_rollouts
+
+
+@pytest.mark.parametrize("action", [7, -1, 1.5, "2", None])
+def test_action_outside_the_action_space(action):
+    env = gym.make("memgym/RepeatEasy-v0")  # Discrete(6)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action .* is outside the action space Discrete\(6\)"):
+        env.step(action)
+
+
+def test_numpy_actions_are_accepted():
+    env = gym.make("memgym/RepeatEasy-v0")
+    env.reset(seed=0)
+    env.step(np.int64(0))
+    env.step(np.array(1))
+
+
+def test_stepping_a_finished_episode():
+    env = gym.make("memgym/RememberEasy-v0")
+    _, info = env.reset(seed=0)
+    terminated = False
+    while not terminated:
+        _, _, terminated, _, info = env.step(info["target"])
+    with pytest.raises(RuntimeError, match=r"finished episode .* call reset"):
+        env.step(0)
+    env.reset()
+    env.step(0)
+
+
+def test_stepping_before_reset():
+    with pytest.raises(RuntimeError, match="before the first reset"):
+        memgym.CountEnv().step(0)
+    with pytest.raises(gym.error.ResetNeeded):
+        gym.make("memgym/Count-v0").step(0)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "error", "message"),
+    [
+        ("memgym/Remember-v0", {"num_cards": 0}, ValueError, r"num_cards must be at least 1"),
+        ("memgym/Repeat-v0", {"num_cards": -2}, ValueError, r"num_cards must be at least 1"),
+        ("memgym/Remember-v0", {"num_cards": 2.5}, TypeError, r"num_cards must be an integer"),
+        (
+            "memgym/Repeat-v0",
+            {"lag": 4, "n_range": (4, 9)},
+            ValueError,
+            r"lag=4 must be smaller than the shortest episode length n_min=4",
+        ),
+        ("memgym/Repeat-v0", {"lag": 0}, ValueError, r"lag must be at least 1"),
+        ("memgym/Count-v0", {"n_range": (9, 4)}, ValueError, r"n_range \(9, 4\) is empty"),
+        ("memgym/Remember-v0", {"n_range": (0, 4)}, ValueError, r"must have n_min >= 1"),
+        ("memgym/Remember-v0", {"n_range": (4,)}, ValueError, r"n_range must be a pair"),
+        ("memgym/Remember-v0", {"n_range": 8}, ValueError, r"n_range must be a pair"),
+        ("memgym/Count-v0", {"max_ones": -1}, ValueError, r"max_ones must be a non-negative"),
+        ("memgym/CountHard-v0", {"max_ones": 1.5}, TypeError, r"max_ones must be an integer"),
+        ("memgym/Repeat-v0", {"cards": 3}, TypeError, r"unexpected keyword argument 'cards'"),
+        ("memgym/CountEasy-v0", {"num_cards": 3}, TypeError, r"unexpected keyword .*'num_cards'"),
+    ],
+)
+def test_impossible_parameters(env_id, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        gym.make(env_id, **kwargs)
+    with pytest.raises(error, match=message):
+        batch_rollouts(env_id, 4, **kwargs)
+
+
+def test_unsupported_render_mode():
+    with pytest.raises(ValueError, match="render_mode='human' is not supported"):
+        memgym.RepeatEnv(render_mode="human")
+
+
+def test_render_without_mode_warns():
+    env = memgym.RepeatEnv()
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="render_mode"):
+        assert env.render() is None
+
+
+def test_all_episodes_limits():
+    with pytest.raises(
+        ValueError, match=r"has 4294967296 episodes of length n=16, more than limit"
+    ):
+        all_episodes("memgym/RepeatEasy-v0", 16)
+    assert len(all_episodes("memgym/RepeatEasy-v0", 3, limit=64)) == 64
+    with pytest.raises(ValueError, match=r"episode length n=2 must exceed lag=2"):
+        all_episodes("memgym/RepeatEasy-v0", 2)
+    with pytest.raises(ValueError, match=r"episode length n must be at least 1"):
+        all_episodes("memgym/CountEasy-v0", 0)
+    with pytest.raises(ValueError, match="needs a memgym env id"):
+        all_episodes("CartPole-v1", 3)
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, 2.0])
+def test_bad_batch_size(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        batch_rollouts("memgym/CountEasy-v0", batch_size)
+
+
+def test_scaled_length_kwargs_errors():
+    with pytest.raises(ValueError, match="factor must be positive"):
+        memgym.scaled_length_kwargs("memgym/CountEasy-v0", 0)
+    with pytest.raises(ValueError, match="is not a memgym env"):
+        memgym.scaled_length_kwargs("CartPole-v1", 2)
+
+
+def test_wrapper_needs_discrete_spaces_and_targets():
+    with pytest.raises(ValueError, match="needs a Discrete observation_space, got Box"):
+        SupervisedRollout(gym.make("CartPole-v1"))
+    env = gym.make("FrozenLake-v1")
+    assert isinstance(env.observation_space, spaces.Discrete)
+    with pytest.raises(KeyError, match=r'needs the env to report info\["target"\]'):
+        SupervisedRollout(env).episode(seed=0)
+
+
+def test_core_rejects_streams_outside_the_task():
+    core = RememberCore(num_cards=2)  # act tokens: [card 0] [card 1] [wait] [ask] [end]
+    with pytest.raises(ValueError, match=r"act token \[ask\] is not a valid continuation"):
+        core.feed(3)
+    core.feed(1)
+    with pytest.raises(ValueError, match=r"act token \[card 0\] is not a valid continuation"):
+        core.feed(0)
