@@ -37,11 +37,11 @@ class MemoryEnv(gym.Env[np.int64, np.int64]):
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012
 
     def __init__(self, task: Task, render_mode: str | None = None) -> None:
+        # As in Gymnasium's own envs, an unsupported mode is accepted with a warning (so tools
+        # that ask every env for "rgb_array", such as SB3's make_vec_env, still work) and
+        # render() refuses it.
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode={render_mode!r} is not supported; "
-                f"choose one of {self.metadata['render_modes']} or None"
-            )
+            gym.logger.warn(_unsupported_render_mode(render_mode, self.metadata["render_modes"]))
         self.task = task
         self.render_mode = render_mode
         self.act_tokens = task.act_tokens
@@ -118,6 +118,10 @@ class MemoryEnv(gym.Env[np.int64, np.int64]):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
             return None
+        if self.render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                _unsupported_render_mode(self.render_mode, self.metadata["render_modes"])
+            )
         shown = self._t + 1
         return episode_table(
             {
@@ -180,3 +184,7 @@ class RepeatEnv(MemoryEnv):
         render_mode: str | None = None,
     ) -> None:
         super().__init__(RepeatTask(num_cards, lag, n_range), render_mode)
+
+
+def _unsupported_render_mode(render_mode: str, supported: list[str]) -> str:
+    return f"render_mode={render_mode!r} is not supported; choose one of {supported} or None"

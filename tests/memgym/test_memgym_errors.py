@@ -76,8 +76,19 @@ def test_impossible_parameters(env_id, kwargs, error, message):
 
 
 def test_unsupported_render_mode():
+    with pytest.warns(UserWarning, match="render_mode='human' is not supported"):
+        env = memgym.RepeatEnv(render_mode="human")
+    env.reset(seed=0)
     with pytest.raises(ValueError, match="render_mode='human' is not supported"):
-        memgym.RepeatEnv(render_mode="human")
+        env.render()
+
+
+def test_sb3_make_vec_env_accepts_the_ids():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("memgym/RepeatEasy-v0", n_envs=2, seed=0)
+    assert venv.reset().shape == (2,)
+    venv.close()
 
 
 def test_render_without_mode_warns():
