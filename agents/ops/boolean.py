@@ -36,19 +36,19 @@ def soft_not(x: Tensor) -> Tensor:
 
 
 def bool_matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Boolean matrix product ``(..., P, Q) ⊗ (..., Q, R) -> (..., P, R)`` (broadcasts batch dims)."""
+    """Boolean matrix product ``(..., P, Q) ⊗ (..., Q, R) -> (..., P, R)``, broadcasting."""
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"bool_matmul: inner sizes differ: {tuple(a.shape)} ⊗ {tuple(b.shape)}")
     return torch.logsumexp(soft_and(a.unsqueeze(-1), b.unsqueeze(-3)), dim=-2)
 
 
 def bool_matvec(a: Tensor, x: Tensor) -> Tensor:
-    """Boolean matrix-vector product ``(..., P, Q) ⊗ (..., Q) -> (..., P)`` (broadcasts batch dims)."""
+    """Boolean matrix-vector product ``(..., P, Q) ⊗ (..., Q) -> (..., P)``, broadcasting."""
     if a.shape[-1] != x.shape[-1]:
         raise ValueError(f"bool_matvec: inner sizes differ: {tuple(a.shape)} ⊗ {tuple(x.shape)}")
     return torch.logsumexp(soft_and(a, x.unsqueeze(-2)), dim=-1)
 
 
 def bound_parameter(theta: Tensor) -> Tensor:
-    """Map a free parameter into ``(-PARAM_BOUND, PARAM_BOUND)``, keeping its sign (its boolean value)."""
+    """Map a free parameter into ``(-PARAM_BOUND, PARAM_BOUND)``, keeping its sign."""
     return PARAM_BOUND * torch.tanh(theta / PARAM_BOUND)

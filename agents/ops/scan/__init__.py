@@ -112,6 +112,8 @@ def _check_inputs(
         raise ValueError(f"x0 must be (B, D) = {(tokens.shape[0], D)}, got {tuple(x0.shape)}")
     if resets is not None:
         if resets.shape != tokens.shape or resets.dtype != torch.bool:
-            raise ValueError(f"resets must be a bool tensor shaped like tokens {tuple(tokens.shape)}")
+            raise ValueError(
+                f"resets must be a bool tensor shaped like tokens {tuple(tokens.shape)}"
+            )
         if reset_state is None or reset_state.shape != (D,):
             raise ValueError(f"resets need a reset_state of shape ({D},)")
