@@ -1,0 +1,23 @@
+"""Differentiable boolean operators and the boolean scan."""
+
+from agents.ops.boolean import (
+    PARAM_BOUND,
+    bool_matmul,
+    bool_matvec,
+    bound_parameter,
+    soft_and,
+    soft_not,
+    soft_or,
+)
+from agents.ops.scan import boolean_scan
+
+__all__ = [
+    "PARAM_BOUND",
+    "bool_matmul",
+    "bool_matvec",
+    "boolean_scan",
+    "bound_parameter",
+    "soft_and",
+    "soft_not",
+    "soft_or",
+]
