@@ -1,0 +1,349 @@
+"""RL benchmark: the boolean RNN's SB3 plug-ins against SB3's own baselines on memgym.
+
+Every run trains one algorithm on one preset with one seed for the same number of env steps,
+evaluating the greedy policy at regular points. Algorithms:
+
+- ``ppo_mlp``: PPO with an MLP policy (no memory);
+- ``rppo_lstm``: sb3-contrib RecurrentPPO with its LSTM policy (SB3 defaults);
+- ``ppo_boolean``: PPO with :class:`agents.sb3.BooleanRNNExtractor` over the token history;
+- ``rppo_boolean``: RecurrentPPO with :class:`agents.sb3.BooleanRecurrentPolicy`;
+- ``predictor``: the boolean RNN trained on supervised rollouts (its env steps are the tokens
+  its training batches held), played through :class:`agents.sb3.PredictorPolicy`.
+
+Each run writes ``OUT/runs/<preset>-<algo>-<seed>.json`` and is skipped if that file exists, so
+interrupted or partial runs merge. The summary goes to ``OUT/rl.md`` with learning-curve PNGs;
+``--write-docs`` writes it to ``docs/rl.md`` and ``docs/rl_*.png``.
+
+    python benchmarks/rl.py --jobs 16                         # the full benchmark
+    python benchmarks/rl.py --presets RememberEasy RepeatEasy --seeds 1 --budget 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import memgym
+from memgym.presets import PRESETS
+
+ROOT = Path(__file__).resolve().parents[1]
+ALGOS = ("ppo_mlp", "rppo_lstm", "ppo_boolean", "rppo_boolean", "predictor")
+PRESET_NAMES = tuple(
+    f"{task}{level}" for task in ("Remember", "Count", "Repeat") for level in ("Easy", "Medium")
+)
+N_ENVS = 8
+N_EVALS = 10  # evaluation points per run
+EVAL_EPISODES = 100
+SUCCESS_TARGET = 0.95
+# Tuned on RememberEasy / RepeatEasy; SB3 defaults elsewhere.
+PPO_KWARGS: dict[str, Any] = dict(n_steps=128, batch_size=256, learning_rate=3e-3, ent_coef=0.01)
+BOOLEAN_KWARGS: dict[str, Any] = dict(state_dim=16)
+PREDICTOR_BATCH = 64
+
+
+def env_id(preset: str) -> str:
+    """Gymnasium id of a preset name such as ``RememberEasy``."""
+    return f"memgym/{preset}-v0"
+
+
+def max_length(preset: str) -> int:
+    """The longest episode of a preset, in observations (n + 1 for the largest n)."""
+    return PRESETS[env_id(preset)]["n_range"][1] + 1
+
+
+def make_env(preset: str, history: bool) -> gym.Env:
+    """One env of ``preset``; with ``history``, observations are the token history."""
+    from agents.sb3 import TokenHistoryWrapper
+
+    env = gym.make(env_id(preset))
+    return TokenHistoryWrapper(env, max_length(preset)) if history else env
+
+
+def build_model(algo: str, preset: str, seed: int) -> Any:
+    """The SB3 model of an RL algorithm, on ``N_ENVS`` envs."""
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from agents.sb3 import BooleanRecurrentPolicy, BooleanRNNExtractor
+
+    history = algo == "ppo_boolean"
+    env = make_vec_env(partial(make_env, preset, history), n_envs=N_ENVS, seed=seed)
+    if algo == "ppo_mlp":
+        return PPO("MlpPolicy", env, seed=seed, **PPO_KWARGS)
+    if algo == "rppo_lstm":
+        return RecurrentPPO("MlpLstmPolicy", env, seed=seed)
+    if algo == "ppo_boolean":
+        policy_kwargs = dict(
+            features_extractor_class=BooleanRNNExtractor, features_extractor_kwargs=BOOLEAN_KWARGS
+        )
+        return PPO("MultiInputPolicy", env, seed=seed, policy_kwargs=policy_kwargs, **PPO_KWARGS)
+    if algo == "rppo_boolean":
+        return RecurrentPPO(
+            BooleanRecurrentPolicy, env, seed=seed, policy_kwargs=BOOLEAN_KWARGS, **PPO_KWARGS
+        )
+    raise ValueError(f"unknown algorithm {algo!r}; choose from {ALGOS}")
+
+
+def evaluate(policy: Any, preset: str, history: bool, seed: int) -> tuple[float, float]:
+    """Mean return and success rate (answer right) of the greedy policy."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    env = make_vec_env(partial(make_env, preset, history), n_envs=N_ENVS, seed=10_000 + seed)
+    returns, _ = evaluate_policy(
+        policy, env, n_eval_episodes=EVAL_EPISODES, return_episode_rewards=True
+    )
+    returns = np.asarray(returns)
+    return float(returns.mean()), float((returns > 0).mean())
+
+
+def run_rl(algo: str, preset: str, seed: int, budget: int) -> dict[str, Any]:
+    """Train an SB3 algorithm for ``budget`` env steps, evaluating ``N_EVALS`` times."""
+    model = build_model(algo, preset, seed)
+    curve, train_seconds = [], 0.0
+    chunk = budget // N_EVALS
+    for _ in range(N_EVALS):
+        start = time.perf_counter()
+        model.learn(chunk, reset_num_timesteps=False)
+        train_seconds += time.perf_counter() - start
+        mean_return, success = evaluate(model, preset, algo == "ppo_boolean", seed)
+        curve.append(
+            dict(
+                env_steps=model.num_timesteps,
+                seconds=train_seconds,
+                mean_return=mean_return,
+                success=success,
+            )
+        )
+    return dict(curve=curve, env_steps=model.num_timesteps, seconds=train_seconds)
+
+
+def run_predictor(preset: str, seed: int, budget: int) -> dict[str, Any]:
+    """Train the supervised predictor on rollouts holding about ``budget`` tokens in all."""
+    import tempfile
+
+    from agents.sb3 import PredictorPolicy
+    from agents.train import TRAIN_STREAM, TrainConfig, batch_seed, train
+
+    n_min, n_max = PRESETS[env_id(preset)]["n_range"]
+    steps = max(N_EVALS, int(budget / (PREDICTOR_BATCH * ((n_min + n_max) / 2 + 1))))
+    curve, env_steps, done = [], 0, 0
+    with tempfile.TemporaryDirectory() as out_dir:
+        for point in range(1, N_EVALS + 1):
+            config = TrainConfig(
+                env_id=env_id(preset),
+                steps=steps * point // N_EVALS,
+                batch_size=PREDICTOR_BATCH,
+                seed=seed,
+                eval_interval=steps,
+                checkpoint_interval=steps,
+            )
+            result = train(config, out_dir=out_dir, resume=True, progress=False)
+            for step in range(done, config.steps):
+                seed_ = batch_seed(seed, TRAIN_STREAM, step)
+                env_steps += int(
+                    memgym.batch_rollouts(config.env_id, PREDICTOR_BATCH, seed_).mask.sum()
+                )
+            done = config.steps
+            mean_return, success = evaluate(PredictorPolicy(result.model), preset, False, seed)
+            curve.append(
+                dict(
+                    env_steps=env_steps,
+                    seconds=result.seconds,
+                    mean_return=mean_return,
+                    success=success,
+                )
+            )
+    return dict(curve=curve, env_steps=env_steps, seconds=curve[-1]["seconds"])
+
+
+def run(job: tuple[str, str, int, int, str]) -> str:
+    """One run, single-threaded; writes its JSON and returns the path."""
+    import torch
+
+    algo, preset, seed, budget, out = job
+    path = Path(out) / "runs" / f"{preset}-{algo}-{seed}.json"
+    if path.exists():
+        return str(path)
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    result = (
+        run_predictor(preset, seed, budget)
+        if algo == "predictor"
+        else run_rl(algo, preset, seed, budget)
+    )
+    final = result["curve"][-1]
+    reached = [p["env_steps"] for p in result["curve"] if p["success"] >= SUCCESS_TARGET]
+    result.update(
+        algo=algo,
+        preset=preset,
+        seed=seed,
+        budget=budget,
+        mean_return=final["mean_return"],
+        success=final["success"],
+        steps_to_target=reached[0] if reached else None,
+        steps_per_second=result["env_steps"] / result["seconds"],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+    print(
+        f"{preset} {algo} seed {seed}: return {final['mean_return']:.3f}, "
+        f"{result['steps_per_second']:.0f} steps/s",
+        flush=True,
+    )
+    return str(path)
+
+
+def load_runs(out: Path) -> list[dict[str, Any]]:
+    """Every run JSON under ``out/runs``."""
+    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+
+
+def summary_table(runs: list[dict[str, Any]]) -> str:
+    """Markdown table: per preset and algorithm, means over seeds."""
+    lines = [
+        "| preset | algorithm | seeds | final mean return | success rate "
+        "| env steps to 95% success | env steps/s | wall-clock (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for preset in PRESET_NAMES:
+        for algo in ALGOS:
+            group = [r for r in runs if r["preset"] == preset and r["algo"] == algo]
+            if not group:
+                continue
+            reached = [r["steps_to_target"] for r in group if r["steps_to_target"] is not None]
+            to_target = f"{np.mean(reached):,.0f} ({len(reached)}/{len(group)})" if reached else "—"
+            lines.append(
+                f"| {preset} | {algo} | {len(group)} "
+                f"| {np.mean([r['mean_return'] for r in group]):.3f} "
+                f"| {np.mean([r['success'] for r in group]):.2f} | {to_target} "
+                f"| {np.mean([r['steps_per_second'] for r in group]):,.0f} "
+                f"| {np.mean([r['seconds'] for r in group]):.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot_curves(runs: list[dict[str, Any]], out: Path) -> list[Path]:
+    """One PNG per preset: mean return against env steps and against wall-clock seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for preset in PRESET_NAMES:
+        group = [r for r in runs if r["preset"] == preset]
+        if not group:
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+        for algo in ALGOS:
+            algo_runs = [r for r in group if r["algo"] == algo]
+            for i, run_ in enumerate(algo_runs):
+                returns = [p["mean_return"] for p in run_["curve"]]
+                for ax, key in zip(axes, ("env_steps", "seconds"), strict=True):
+                    ax.plot(
+                        [p[key] for p in run_["curve"]],
+                        returns,
+                        color=f"C{ALGOS.index(algo)}",
+                        label=algo if i == 0 else None,
+                        alpha=0.8,
+                    )
+        axes[0].set(xlabel="env steps", ylabel="mean return", title=preset)
+        axes[1].set(xlabel="wall-clock (s)", xscale="log", title=preset)
+        axes[0].legend()
+        fig.tight_layout()
+        path = out / f"rl_{preset}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def machine() -> str:
+    """A one-line description of this machine."""
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def write_report(out: Path, command: str, write_docs: bool) -> None:
+    """Write ``out/rl.md`` and the PNGs (and their copies in ``docs/`` with ``write_docs``)."""
+    runs = load_runs(out)
+    pngs = plot_curves(runs, out)
+    budgets = sorted({r["budget"] for r in runs})
+    text = "\n".join(
+        [
+            "# RL benchmark: the boolean RNN in Stable-Baselines3",
+            "",
+            f"Command: `{command}`  ",
+            f"Machine: {machine()}, one thread per run  ",
+            f"Date: {datetime.date.today().isoformat()}  ",
+            f"Budget: {', '.join(f'{b:,}' for b in budgets)} env steps per run; greedy policy "
+            f"evaluated on {EVAL_EPISODES} episodes at {N_EVALS} points.",
+            "",
+            "\n\n".join(__doc__.split("\n\n")[1:3]),
+            "",
+            summary_table(runs),
+            "",
+            "Success: the answer is right (return +1). Env steps/s and wall-clock count training "
+            "only, not evaluation. The predictor's env steps are the tokens of its training "
+            "batches.",
+            "",
+            *[f"![{p.stem}]({p.name})" for p in pngs],
+            "",
+        ]
+    )
+    (out / "rl.md").write_text(text)
+    if write_docs:
+        docs = ROOT / "docs"
+        (docs / "rl.md").write_text(text)
+        for p in pngs:
+            shutil.copy(p, docs / p.name)
+
+
+def main() -> None:
+    """Run the missing runs (in a process pool) and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESET_NAMES), choices=PRESET_NAMES)
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument("--budget", type=int, default=200_000, help="env steps per run")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel")
+    parser.add_argument("--out", default="runs/rl", help="output folder")
+    parser.add_argument("--write-docs", action="store_true", help="also write docs/rl.md")
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    jobs = [
+        (algo, preset, seed, args.budget, str(out))
+        for preset in args.presets
+        for seed in range(args.seeds)
+        for algo in args.algos
+    ]
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            list(pool.imap_unordered(run, jobs))
+    else:
+        for job in jobs:
+            run(job)
+    write_report(out, "python benchmarks/rl.py " + " ".join(sys.argv[1:]), args.write_docs)
+    print((out / "rl.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
