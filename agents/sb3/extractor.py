@@ -20,6 +20,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from agents.model import BooleanRNN
+from agents.sb3._scale import scale_learning_rate
 
 
 class TokenHistoryWrapper(gym.ObservationWrapper):
@@ -83,6 +84,8 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
     :param param_noise: Standard deviation of the parameter noise in training mode
     :param init_std: Standard deviation of the initial parameters
     :param scan: Scan method (see :func:`agents.ops.scan.boolean_scan`)
+    :param lr_scale: How many times the learning rate the boolean parameters step (Adam); the
+        default 30 is what made PPO learn RememberEasy and RepeatEasy (1 did not)
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
         param_noise: float = 0.0,
         init_std: float = 1.0,
         scan: str = "auto",
+        lr_scale: float = 30.0,
     ) -> None:
         if not isinstance(observation_space, spaces.Dict) or set(observation_space.spaces) != {
             "tokens",
@@ -103,8 +107,11 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
             )
         super().__init__(observation_space, features_dim=state_dim)
         num_tokens = int(observation_space["tokens"].high.max()) + 1
-        self.rnn = BooleanRNN(
-            num_tokens, 1, state_dim, param_noise=param_noise, init_std=init_std, scan=scan
+        self.rnn = scale_learning_rate(
+            BooleanRNN(
+                num_tokens, 1, state_dim, param_noise=param_noise, init_std=init_std, scan=scan
+            ),
+            lr_scale,
         )
 
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:

@@ -18,6 +18,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from agents.model import BooleanRNN
+from agents.sb3._scale import scale_learning_rate
 
 
 class BooleanRecurrentModule(nn.Module):
@@ -29,6 +30,7 @@ class BooleanRecurrentModule(nn.Module):
     :param param_noise: Standard deviation of the parameter noise in training mode
     :param init_std: Standard deviation of the initial parameters
     :param scan: Scan method (see :func:`agents.ops.scan.boolean_scan`)
+    :param lr_scale: How many times the optimizer's learning rate the boolean parameters step
     """
 
     num_layers = 1
@@ -40,12 +42,16 @@ class BooleanRecurrentModule(nn.Module):
         param_noise: float = 0.0,
         init_std: float = 1.0,
         scan: str = "auto",
+        lr_scale: float = 30.0,
     ) -> None:
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.rnn = BooleanRNN(
-            input_size, 1, hidden_size, param_noise=param_noise, init_std=init_std, scan=scan
+        self.rnn = scale_learning_rate(
+            BooleanRNN(
+                input_size, 1, hidden_size, param_noise=param_noise, init_std=init_std, scan=scan
+            ),
+            lr_scale,
         )
 
     def forward(
@@ -80,6 +86,8 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
     :param param_noise: Standard deviation of the parameter noise in training mode
     :param init_std: Standard deviation of the initial parameters
     :param scan: Scan method (see :func:`agents.ops.scan.boolean_scan`)
+    :param lr_scale: How many times the learning rate the boolean parameters step (Adam); the
+        default 30 is what made PPO learn RememberEasy and RepeatEasy (1 did not)
     :param kwargs: Further arguments of :class:`RecurrentActorCriticPolicy`
     """
 
@@ -92,6 +100,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
         param_noise: float = 0.0,
         init_std: float = 1.0,
         scan: str = "auto",
+        lr_scale: float = 30.0,
         **kwargs: Any,
     ) -> None:
         if not isinstance(observation_space, spaces.Discrete):
@@ -106,6 +115,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
         self.param_noise = param_noise
         self.init_std = init_std
         self.scan = scan
+        self.lr_scale = lr_scale
         super().__init__(
             observation_space, action_space, lr_schedule, lstm_hidden_size=state_dim, **kwargs
         )
@@ -124,6 +134,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
             param_noise=self.param_noise,
             init_std=self.init_std,
             scan=self.scan,
+            lr_scale=self.lr_scale,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -133,6 +144,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
             param_noise=self.param_noise,
             init_std=self.init_std,
             scan=self.scan,
+            lr_scale=self.lr_scale,
             shared_lstm=self.shared_lstm,
             enable_critic_lstm=self.enable_critic_lstm,
         )

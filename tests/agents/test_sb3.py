@@ -280,3 +280,21 @@ def test_example_runs(script):
     )
     assert result.returncode == 0, result.stderr
     assert "mean return" in result.stdout
+
+
+def test_lr_scale_keeps_the_values_and_scales_the_adam_step():
+    obs_space = TokenHistoryWrapper(gym.make(ENV_ID), MAX_LENGTH).observation_space
+    th.manual_seed(0)
+    plain = BooleanRNNExtractor(obs_space, state_dim=8, lr_scale=1.0)
+    th.manual_seed(0)
+    scaled = BooleanRNNExtractor(obs_space, state_dim=8, lr_scale=10.0)
+    obs = {"tokens": th.randint(0, 6, (4, MAX_LENGTH)), "length": th.full((4, 1), MAX_LENGTH)}
+    th.testing.assert_close(plain(obs), scaled(obs))
+    steps = []
+    for extractor in (plain, scaled):
+        before = extractor.rnn.A.detach().clone()
+        optimizer = th.optim.Adam(extractor.parameters(), lr=1e-3)
+        extractor(obs).sum().backward()
+        optimizer.step()
+        steps.append((extractor.rnn.A.detach() - before).abs().max())
+    th.testing.assert_close(steps[1], 10 * steps[0], rtol=1e-3, atol=0)

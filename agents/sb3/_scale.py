@@ -1,0 +1,37 @@
+"""A larger learning rate for the boolean RNN's parameters than for the policy's MLP heads.
+
+SB3 sets one learning rate on every parameter group at each update, so a per-group rate does
+not last. Instead each boolean parameter is reparametrised as ``θ = k·φ`` and ``φ`` is trained:
+with Adam (SB3's default optimizer), whose step does not depend on the gradient's scale, this
+multiplies the step of ``θ`` by ``k``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from agents.model import BooleanRNN
+
+
+class _Scale(nn.Module):
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, phi: Tensor) -> Tensor:
+        return phi * self.scale
+
+    def right_inverse(self, theta: Tensor) -> Tensor:
+        return theta / self.scale
+
+
+def scale_learning_rate(rnn: BooleanRNN, lr_scale: float) -> BooleanRNN:
+    """Reparametrise ``rnn``'s ``A``, ``C`` and ``x0`` so Adam steps them ``lr_scale`` times
+    further; the values (and the model's outputs) stay the same. Returns ``rnn``."""
+    if lr_scale <= 0:
+        raise ValueError(f"lr_scale must be positive, got {lr_scale}")
+    if lr_scale != 1:
+        for name in ("A", "C", "x0"):
+            parametrize.register_parametrization(rnn, name, _Scale(lr_scale))
+    return rnn
