@@ -16,7 +16,7 @@ Hillis–Steele (the note's doubling scan, ``naive.hillis_steele_scan``) materia
 intermediates per level: it runs on the largest sub-batch that fits and is scaled to ``B``.
 The eager loop (``naive.sequential_scan``, one PyTorch step per token with a hand-written reverse
 pass) runs on at most ``--eager-steps`` tokens and is scaled to ``T``. Scaled figures are marked.
-The training step's tokens/s on RepeatHard is measured by the training benchmarks, not here.
+The full training step's tokens/s on RepeatHard is in docs/kernels.md (``benchmarks/results.py``).
 """
 
 from __future__ import annotations
