@@ -1,0 +1,140 @@
+"""Checkpoints: a directory holding safetensors weights, training state and a JSON config.
+
+Layout of a checkpoint directory::
+
+    model.safetensors      the model's parameters, bit for bit
+    training.safetensors   optimizer tensors and RNG states (what an exact resume needs)
+    config.json            model kind and config, train config, step, env id and kwargs,
+                           token vocabularies, optimizer hyperparameters, learning curves
+
+The directory is written atomically: everything goes into a fresh temporary directory
+beside it, which then replaces the old checkpoint with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from agents.baselines import build_model
+
+CHECKPOINT_DIR = "checkpoint"
+"""Name of the checkpoint directory inside a run's output directory."""
+
+MODEL_FILE, TRAINING_FILE, CONFIG_FILE = "model.safetensors", "training.safetensors", "config.json"
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    kind: str,
+    train_config: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    state: dict[str, Any] | None = None,
+) -> None:
+    """Write ``model`` (of ``kind``) and, for resuming, ``optimizer`` and the loop's ``state``."""
+    path = Path(path)
+    config = {
+        "model_kind": kind,
+        "model_config": model.config,
+        "train_config": train_config,
+        "env_id": train_config["env_id"],
+        "env_kwargs": train_config["env_kwargs"],
+        "num_act_tokens": model.num_act_tokens,
+        "num_obs_tokens": model.num_obs_tokens,
+        "state": state or {},
+    }
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = rng
+    if optimizer is not None:
+        saved = optimizer.state_dict()
+        config["optimizer_param_groups"] = saved["param_groups"]
+        for index, values in saved["state"].items():
+            for name, value in values.items():
+                tensors[f"optimizer.{index}.{name}"] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        weights = {name: p.detach().contiguous() for name, p in model.state_dict().items()}
+        save_file(weights, tmp / MODEL_FILE)
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / TRAINING_FILE
+        )
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=_json_default))
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The JSON config of a checkpoint directory."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{path} is not a checkpoint directory (no {CONFIG_FILE})")
+    return json.loads((path / CONFIG_FILE).read_text())
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The model of a checkpoint (in eval mode, on ``device``) and its JSON config."""
+    meta = read_config(path)
+    model = build_model(meta["model_kind"], meta["model_config"])
+    model.load_state_dict(load_file(Path(path) / MODEL_FILE))
+    return model.to(device).eval(), meta
+
+
+def restore_training(
+    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Load weights, optimizer and RNG state into a run built from ``config``; return its state.
+
+    Raises ``ValueError`` when the checkpoint was written by a run with a different config
+    (anything but ``steps``, the device and the eval/checkpoint intervals).
+    """
+    meta = read_config(path)
+    free = {"steps", "device", "eval_interval", "checkpoint_interval", "stop_after_perfect"}
+    saved = {k: v for k, v in meta["train_config"].items() if k not in free}
+    wanted = json.loads(
+        json.dumps({k: v for k, v in config.items() if k not in free}, default=_json_default)
+    )
+    if saved != wanted:
+        diff = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
+        raise ValueError(f"cannot resume {path}: its run differs in {diff}")
+    device = next(model.parameters()).device
+    model.load_state_dict(load_file(Path(path) / MODEL_FILE, device=str(device)))
+    tensors = load_file(Path(path) / TRAINING_FILE)
+    optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            optimizer_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict(
+        {"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]}
+    )
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda_states:
+        torch.cuda.set_rng_state_all(cuda_states)
+    return meta["state"]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to a checkpoint config")

@@ -1,0 +1,264 @@
+"""Exact automaton extraction: threshold a trained boolean RNN and verify it against the task.
+
+Thresholding the parameters at 0 gives boolean ``A_i``, ``C``, ``x0``. The automaton runs with
+exact boolean algebra, ``x' = OR_k (A[a]_ik AND x_k)``, and predicts the obs token whose
+output bit ``OR_k (C_jk AND x_k)`` is the only true one (no true bit, or several, is a miss).
+It is checked on every valid episode of each length the task allows, up to a total budget,
+and on random episodes ten times longer than the preset's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from memgym import all_episodes, batch_rollouts, memgym_task, scaled_length_kwargs
+from memgym.tasks import CountTask, RememberTask, RepeatTask, Task
+
+MISS = -1
+"""Prediction of the automaton when no obs bit, or more than one, is true."""
+
+
+@dataclass(frozen=True)
+class Automaton:
+    """A boolean automaton: transitions ``A`` ``(V_act, D, D)``, readout ``C`` ``(V_obs, D)``,
+    start state ``x0`` ``(D,)``, all bool arrays."""
+
+    A: np.ndarray
+    C: np.ndarray
+    x0: np.ndarray
+
+    @classmethod
+    def from_model(cls, model: nn.Module) -> Automaton:
+        """Threshold a :class:`~agents.model.BooleanRNN` at 0."""
+        if hasattr(model, "boolean_parameters"):
+            params = model.boolean_parameters()
+        else:
+            params = (model.A.detach() > 0, model.C.detach() > 0, model.x0.detach() > 0)
+        return cls(*(p.cpu().numpy().astype(bool) for p in params))
+
+    def step(self, x: np.ndarray, token: int) -> np.ndarray:
+        """The next state ``x'_i = OR_k (A[token]_ik AND x_k)`` of a bool state ``(D,)``."""
+        return (self.A[token] & x).any(axis=1)
+
+    def predict(self, x: np.ndarray) -> int:
+        """The obs token whose output bit ``OR_k (C_jk AND x_k)`` alone is true, else MISS."""
+        out = np.flatnonzero((self.C & x).any(axis=1))
+        return int(out[0]) if len(out) == 1 else MISS
+
+    def run(self, act: np.ndarray) -> Trace:
+        """Predictions ``(B, T)`` for act streams ``(B, T)``, and the states they visit.
+
+        Every distinct state gets an id the first time it is reached, and each (state, token)
+        transition is computed once, so long batches cost one table look-up a step.
+        """
+        states = [self.x0]
+        ids = {self.x0.tobytes(): 0}
+        outputs = [self.predict(self.x0)]
+        table = np.full((16, len(self.A)), -1, dtype=np.int64)
+        current = np.zeros(len(act), dtype=np.int64)
+        predictions = np.empty(act.shape, dtype=np.int64)
+        for t in range(act.shape[1]):
+            tokens = act[:, t]
+            for state, token in np.unique(
+                np.stack([current, tokens])[:, table[current, tokens] < 0], axis=1
+            ).T:
+                x = self.step(states[state], token)
+                key = x.tobytes()
+                if key not in ids:
+                    ids[key] = len(states)
+                    states.append(x)
+                    outputs.append(self.predict(x))
+                    if len(states) > len(table):
+                        table = np.concatenate([table, np.full_like(table, -1)])
+                table[state, token] = ids[key]
+            current = table[current, tokens]
+            predictions[:, t] = np.asarray(outputs)[current]
+        return Trace(predictions, np.stack(states))
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What an automaton did on a batch: predictions ``(B, T)`` and the distinct states it
+    reached, the start state included (bool ``(S, D)``)."""
+
+    predictions: np.ndarray
+    states: np.ndarray
+
+
+@dataclass
+class Verification:
+    """The automaton checked against the task."""
+
+    exhaustive_lengths: list[int] = field(default_factory=list)
+    exhaustive_episodes: int = 0
+    exhaustive_errors: int = 0  # episodes with any wrong prediction on a valid step
+    random_factor: float = 10.0
+    random_episodes: int = 0
+    random_errors: int = 0
+    random_answer_accuracy: float = 0.0
+    used_bits: list[int] = field(default_factory=list)
+    num_states: int = 0
+    state_dim: int = 0
+    hand_built_bits: int | None = None
+
+    @property
+    def verified(self) -> bool:
+        """True when no checked episode had a single wrong prediction."""
+        return self.exhaustive_errors == 0 and self.random_errors == 0
+
+    def summary(self) -> str:
+        """A short human-readable table of the result."""
+        lengths = self.exhaustive_lengths
+        span = f"n = {lengths[0]}..{lengths[-1]}" if lengths else "no length"
+        rows = [
+            ("verified", "yes" if self.verified else "NO"),
+            (
+                "exhaustive",
+                f"{self.exhaustive_errors} wrong of {self.exhaustive_episodes} ({span})",
+            ),
+            (
+                f"random {self.random_factor:g}x length",
+                f"{self.random_errors} wrong of {self.random_episodes}, "
+                f"answers {100 * self.random_answer_accuracy:.2f}%",
+            ),
+            ("state bits used", f"{len(self.used_bits)} of {self.state_dim}"),
+            ("distinct states reached", str(self.num_states)),
+            ("hand-built size (DESIGN §3)", _hand_built_text(self.hand_built_bits)),
+        ]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def hand_built_bits(task: Task) -> int | None:
+    """State bits of the hand-built automaton of DESIGN.md §3 (before "a few" extra bits)."""
+    if isinstance(task, RememberTask):
+        return 2 * task.num_cards
+    if isinstance(task, CountTask):
+        return 2 * (task.max_ones + 1)
+    if isinstance(task, RepeatTask):
+        return (task.lag + 1) * task.num_cards
+    return None
+
+
+def episode_errors(trace: Trace, target: np.ndarray, mask: np.ndarray) -> int:
+    """Number of episodes with at least one wrong prediction on a valid step."""
+    return int(((trace.predictions != target) & mask).any(axis=1).sum())
+
+
+def verify(
+    automaton: Automaton,
+    env_id: str,
+    env_kwargs: dict[str, Any] | None = None,
+    *,
+    exhaustive_budget: int = 1_000_000,
+    random_episodes: int = 100_000,
+    random_factor: float = 10.0,
+    batch_size: int = 10_000,
+    seed: int = 12345,
+) -> Verification:
+    """Check ``automaton`` on every episode of each length ``n_min, n_min+1, ...`` while the
+    total stays within ``exhaustive_budget``, and on ``random_episodes`` random episodes
+    ``random_factor`` times the preset's length."""
+    env_kwargs = env_kwargs or {}
+    task = memgym_task(env_id, **env_kwargs)
+    if task is None:
+        raise ValueError(f"verification needs a memgym env, got {env_id!r}")
+    _check_vocab(automaton, task)
+    result = Verification(random_factor=random_factor, state_dim=len(automaton.x0))
+    result.hand_built_bits = hand_built_bits(task)
+    states: set[bytes] = set()
+    used = np.zeros(len(automaton.x0), dtype=bool)
+    for n in range(task.n_min, task.n_max + 1):
+        count = task.num_episodes(n)
+        if result.exhaustive_episodes + count > exhaustive_budget:
+            break
+        episodes = all_episodes(env_id, n, limit=exhaustive_budget, **env_kwargs)
+        for start in range(0, len(episodes), batch_size):
+            rows = slice(start, start + batch_size)
+            trace = automaton.run(episodes.act[rows])
+            result.exhaustive_errors += episode_errors(
+                trace, episodes.target[rows], episodes.mask[rows]
+            )
+            used |= trace.states.any(axis=0)
+            states.update(x.tobytes() for x in trace.states)
+        result.exhaustive_lengths.append(n)
+        result.exhaustive_episodes += count
+    long_kwargs = scaled_length_kwargs(env_id, random_factor, **env_kwargs)
+    correct = 0
+    for index, start in enumerate(range(0, random_episodes, batch_size)):
+        size = min(batch_size, random_episodes - start)
+        batch = batch_rollouts(env_id, size, seed=seed + index, **long_kwargs)
+        trace = automaton.run(batch.act)
+        result.random_errors += episode_errors(trace, batch.target, batch.mask)
+        rows = np.arange(size)
+        correct += int((trace.predictions[rows, batch.lengths - 1] == batch.answers).sum())
+        used |= trace.states.any(axis=0)
+        states.update(x.tobytes() for x in trace.states)
+    result.random_episodes = random_episodes
+    result.random_answer_accuracy = correct / max(random_episodes, 1)
+    result.used_bits = np.flatnonzero(used).tolist()
+    result.num_states = len(states)
+    return result
+
+
+def draw(
+    automaton: Automaton,
+    path: str | Path,
+    act_tokens: tuple[str, ...],
+    obs_tokens: tuple[str, ...],
+    used_bits: list[int],
+) -> Path:
+    """Save a PNG heatmap of each ``A_i`` and of ``C``, restricted to the used state bits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bits = used_bits or list(range(len(automaton.x0)))
+    panels = [
+        (f"A[{name}]", automaton.A[i][np.ix_(bits, bits)]) for i, name in enumerate(act_tokens)
+    ]
+    panels.append(("C", automaton.C[:, bits]))
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (title, matrix) in zip(axes.flat, panels, strict=False):
+        ax.imshow(matrix, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(range(len(bits)), bits, fontsize=5)
+        if title == "C":
+            ax.set_yticks(range(len(obs_tokens)), obs_tokens, fontsize=5)
+        else:
+            ax.set_yticks(range(len(bits)), bits, fontsize=5)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(
+        f"extracted automaton: {len(bits)} state bits used, "
+        f"x0 true at {np.flatnonzero(automaton.x0).tolist()}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _check_vocab(automaton: Automaton, task: Task) -> None:
+    sizes = (automaton.A.shape[0], automaton.C.shape[0])
+    expected = (len(task.act_tokens), len(task.obs_tokens))
+    if sizes != expected:
+        raise ValueError(
+            f"the automaton has {sizes[0]} act and {sizes[1]} obs tokens but the env has "
+            f"{expected[0]} and {expected[1]}: the checkpoint does not match this env"
+        )
+
+
+def _hand_built_text(bits: int | None) -> str:
+    return "unknown for this env" if bits is None else f"about {bits} bits, plus a few"

@@ -1,0 +1,280 @@
+"""Train a next-obs predictor on supervised rollouts of a memgym env.
+
+One readable loop for every model kind (the boolean RNN, GRU, LSTM): draw a batch with
+``memgym.batch_rollouts`` (seeded by the run's seed and the step, so a run is reproducible and
+resumes exactly), predict every ``target[:, t]`` from ``act[:, :t+1]``, take an Adam step on the
+first-error loss or plain cross-entropy, and now and then measure answer accuracy on a fixed
+held-out batch and write a checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from agents.baselines import MODEL_KINDS, build_model
+from agents.checkpoint import CHECKPOINT_DIR, restore_training, save_checkpoint
+from agents.model import BooleanRNN
+from memgym import Rollouts, batch_rollouts, memgym_task
+
+LOSSES = ("first_error", "ce")
+TRAIN_STREAM, HELDOUT_STREAM = 0, 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in its checkpoints)."""
+
+    env_id: str = "memgym/RememberEasy-v0"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    model: str = "boolean"  # "boolean" | "gru" | "lstm"
+    state_dim: int = 16
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 0.1
+    param_noise: float = 1.5  # σ of the boolean RNN's parameter noise (ignored by baselines)
+    init_std: float = 2.0  # the boolean RNN's init scale
+    init_diag: float = 16.0  # > 0: start the boolean RNN's A_i near "keep every bit" (keep_init_)
+    loss: str = "first_error"  # "first_error" | "ce"
+    curriculum_steps: int = 0  # > 0: widen n_max linearly from n_min over this many steps
+    seed: int = 0
+    device: str = "cpu"
+    eval_interval: int = 50
+    eval_episodes: int = 1000
+    stop_after_perfect: int = 0  # > 0: stop once this many evals in a row were 100%
+    checkpoint_interval: int = 500
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if min(self.steps, self.batch_size, self.state_dim, self.eval_interval) < 1:
+            raise ValueError("steps, batch_size, state_dim and eval_interval must be positive")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the model, its learning curves, and when it reached 100%."""
+
+    model: nn.Module
+    config: TrainConfig
+    loss: list[float]  # training loss at each step
+    accuracy: list[float]  # answer accuracy on each training batch
+    eval_steps: list[int]  # steps after which the held-out batch was scored
+    eval_accuracy: list[float]  # held-out answer accuracy at those steps
+    steps_to_perfect: int | None  # first step count with 100% held-out answer accuracy
+    seconds_to_perfect: float | None  # training wall-clock time when that happened
+    seconds: float  # total training wall-clock time (over resumes too)
+
+
+def first_error_loss(
+    logits: Tensor, target: Tensor, mask: Tensor, wrong: Tensor | None = None
+) -> Tensor:
+    """The note's first-error loss: per sequence, cross-entropy at its first wrong prediction.
+
+    ``wrong`` (bool ``(B, T)``) marks the wrong predictions; by default a position is wrong
+    when the argmax of ``logits`` is not the target; for the boolean RNN the loop passes
+    :func:`misses`, the criterion of the extracted automaton (:mod:`agents.extract`). Only
+    valid (``mask``) positions count. Everything after the first wrong position was computed
+    from a state that is already wrong, so it adds nothing.
+    A sequence with no wrong position contributes zero but still counts in the mean over the
+    batch: the loss is the sum of the first-error cross-entropies divided by the batch size.
+    With parameter noise on, a right but fragile sequence soon fails under some noise sample
+    and is trained again, which drives the parameters away from 0.
+    """
+    if wrong is None:
+        wrong = logits.argmax(-1) != target
+    wrong = wrong & mask
+    ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    first = wrong.int().argmax(dim=1, keepdim=True)  # index of the first True (0 if none)
+    return (ce.gather(1, first).squeeze(1) * wrong.any(dim=1)).sum() / len(target)
+
+
+def masked_ce_loss(
+    logits: Tensor, target: Tensor, mask: Tensor, wrong: Tensor | None = None
+) -> Tensor:
+    """Plain cross-entropy, averaged over every masked (valid) position (``wrong`` unused)."""
+    ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    return (ce * mask).sum() / mask.sum()
+
+
+def misses(logits: Tensor, target: Tensor) -> Tensor:
+    """Bool ``(B, T)``: the boolean readout does not name exactly the target (the target's
+    logit is not positive, or another one is)."""
+    return ((logits > 0) != F.one_hot(target, logits.shape[-1]).bool()).any(-1)
+
+
+def answer_accuracy(logits: Tensor, rollouts: Rollouts) -> float:
+    """Fraction of episodes whose argmax at the answer step equals the answer."""
+    rows = torch.arange(len(rollouts), device=logits.device)
+    steps = torch.as_tensor(rollouts.lengths - 1, device=logits.device)
+    answers = torch.as_tensor(rollouts.answers, device=logits.device)
+    return (logits[rows, steps].argmax(-1) == answers).float().mean().item()
+
+
+def batch_seed(seed: int, stream: int, step: int) -> int:
+    """Seed of the batch drawn at ``step`` of the ``stream`` (training or held-out) of a run."""
+    return int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0])
+
+
+def to_tensors(rollouts: Rollouts, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """``act``, ``target``, ``mask`` as tensors on ``device``."""
+    return tuple(
+        torch.as_tensor(a, device=device) for a in (rollouts.act, rollouts.target, rollouts.mask)
+    )
+
+
+def curriculum_kwargs(config: TrainConfig, step: int) -> dict[str, Any]:
+    """Env kwargs for the batch at ``step``: the env's own, or a shorter ``n_range`` early on."""
+    if config.curriculum_steps <= 0:
+        return config.env_kwargs
+    task = memgym_task(config.env_id, **config.env_kwargs)
+    if task is None:
+        raise ValueError(f"the length curriculum needs a memgym env, got {config.env_id!r}")
+    fraction = min(1.0, (step + 1) / config.curriculum_steps)
+    n_max = round(task.n_min + fraction * (task.n_max - task.n_min))
+    return {**task.params, "n_range": (task.n_min, n_max)}
+
+
+def vocab_sizes(env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, int]:
+    """Numbers of act and obs tokens of an env."""
+    probe = batch_rollouts(env_id, 1, seed=0, **env_kwargs)
+    return len(probe.act_tokens), len(probe.obs_tokens)
+
+
+def keep_init_(model: BooleanRNN, diag: float, std: float) -> None:
+    """Re-draw every ``A_i`` as ``N(-diag/2, std) + diag·I``: each bit starts by keeping itself.
+
+    The off-diagonal mean ``-diag/2`` must lie well below ``-log D`` (a soft OR of D "false"
+    terms at ``-a`` is about ``log D - a``), or every state bit soon turns true and the model
+    forgets; the diagonal ``+diag/2`` lets a bit hold its value over long waits from the start,
+    so gradients reach the first token of a long episode.
+    """
+    with torch.no_grad():
+        eye = torch.eye(model.state_dim, device=model.A.device)
+        model.A.copy_(torch.randn_like(model.A) * std - diag / 2 + diag * eye)
+
+
+def make_model(config: TrainConfig) -> nn.Module:
+    """A freshly initialised model for ``config`` (call after seeding torch)."""
+    num_act, num_obs = vocab_sizes(config.env_id, config.env_kwargs)
+    model_config: dict[str, Any] = {
+        "num_act_tokens": num_act,
+        "num_obs_tokens": num_obs,
+        "state_dim": config.state_dim,
+    }
+    if config.model == "boolean":
+        model_config |= {"param_noise": config.param_noise, "init_std": config.init_std}
+    model = build_model(config.model, model_config)
+    if config.model == "boolean" and config.init_diag > 0:
+        keep_init_(model, config.init_diag, config.init_std)
+    return model
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a predictor as ``config`` says; checkpoints go to ``out_dir/checkpoint``.
+
+    With ``resume``, training continues from ``out_dir/checkpoint`` (weights, optimizer and
+    RNG state, step and curves), so an interrupted run ends with the same weights as an
+    uninterrupted one.
+    """
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    model = make_model(config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    heldout = batch_rollouts(
+        config.env_id,
+        config.eval_episodes,
+        batch_seed(config.seed, HELDOUT_STREAM, 0),
+        **config.env_kwargs,
+    )
+    heldout_act = torch.as_tensor(heldout.act, device=device)
+    loss_fn = first_error_loss if config.loss == "first_error" else masked_ce_loss
+    checkpoint = Path(out_dir) / CHECKPOINT_DIR if out_dir is not None else None
+
+    state: dict[str, Any] = {
+        "step": 0,
+        "loss": [],
+        "accuracy": [],
+        "eval_steps": [],
+        "eval_accuracy": [],
+        "steps_to_perfect": None,
+        "seconds_to_perfect": None,
+        "seconds": 0.0,
+        "perfect_streak": 0,
+    }
+    if resume and checkpoint is not None and checkpoint.exists():
+        state = restore_training(checkpoint, model, optimizer, config=dataclasses.asdict(config))
+
+    def save() -> None:
+        if checkpoint is not None:
+            save_checkpoint(
+                checkpoint, model, config.model, dataclasses.asdict(config), optimizer, state
+            )
+
+    started = time.perf_counter() - state["seconds"]
+    bar = tqdm(range(state["step"], config.steps), disable=not progress, desc=config.env_id)
+    for step in bar:
+        batch = batch_rollouts(
+            config.env_id,
+            config.batch_size,
+            batch_seed(config.seed, TRAIN_STREAM, step),
+            **curriculum_kwargs(config, step),
+        )
+        act, target, mask = to_tensors(batch, device)
+        model.train()
+        logits = model(act)
+        wrong = misses(logits, target) if config.model == "boolean" else None
+        loss = loss_fn(logits, target, mask, wrong)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+        state["step"] = step + 1
+        state["loss"].append(loss.item())
+        state["accuracy"].append(answer_accuracy(logits.detach(), batch))
+        if state["step"] % config.eval_interval == 0 or state["step"] == config.steps:
+            model.eval()
+            with torch.no_grad():
+                accuracy = answer_accuracy(model(heldout_act), heldout)
+            state["eval_steps"].append(state["step"])
+            state["eval_accuracy"].append(accuracy)
+            state["perfect_streak"] = state["perfect_streak"] + 1 if accuracy == 1.0 else 0
+            if accuracy == 1.0 and state["steps_to_perfect"] is None:
+                state["steps_to_perfect"] = state["step"]
+                state["seconds_to_perfect"] = time.perf_counter() - started
+            bar.set_postfix(loss=f"{loss.item():.4f}", heldout=f"{accuracy:.4f}")
+        state["seconds"] = time.perf_counter() - started
+        if checkpoint is not None and state["step"] % config.checkpoint_interval == 0:
+            save()
+        if 0 < config.stop_after_perfect <= state["perfect_streak"]:
+            break
+    bar.close()
+    model.eval()
+    save()
+    return TrainResult(
+        model=model,
+        config=config,
+        loss=state["loss"],
+        accuracy=state["accuracy"],
+        eval_steps=state["eval_steps"],
+        eval_accuracy=state["eval_accuracy"],
+        steps_to_perfect=state["steps_to_perfect"],
+        seconds_to_perfect=state["seconds_to_perfect"],
+        seconds=state["seconds"],
+    )

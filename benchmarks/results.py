@@ -1,0 +1,339 @@
+"""Learning results: the boolean RNN beside GRU and LSTM on the memgym presets.
+
+For each preset and model (same state size, same step budget) this trains with
+``agents.train``, evaluates at 1×/4×/10×/100× length (``agents.evaluate``), extracts and
+verifies the boolean automaton (``agents.extract``), and writes one JSON per run under
+``OUT/runs/`` (checkpoints under ``OUT/checkpoints/``). The table ``results.md`` and the
+learning curves ``curves-*.png`` (in ``OUT/docs/``, or ``--docs DIR``) are rendered from
+every JSON found, so rows made in different invocations (CPU rows here, GPU rows there)
+merge; a run whose JSON exists is skipped unless ``--force``. The repository's
+``docs/results-notes.md`` (what was tried), if present, is appended to the table.
+
+    python benchmarks/results.py --presets RememberEasy CountEasy RepeatEasy --jobs 2
+    python benchmarks/results.py --presets RememberHard --device cuda --steps 20000
+    python benchmarks/results.py --speed            # training tokens/s, boolean RNN vs LSTM
+    python benchmarks/results.py --render           # only re-render docs from the JSONs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agents.baselines import MODEL_KINDS, build_model
+from agents.evaluate import evaluate
+from agents.extract import Automaton, verify
+from agents.train import TrainConfig, batch_seed, masked_ce_loss, to_tensors, train
+from memgym import PRESETS, batch_rollouts
+
+STATE_DIMS = {
+    "RememberEasy": 16,
+    "CountEasy": 32,
+    "RepeatEasy": 32,
+    "RememberMedium": 48,
+    "CountMedium": 64,
+    "RepeatMedium": 48,
+    "RememberHard": 160,
+    "CountHard": 160,
+    "RepeatHard": 128,
+}
+"""State size per preset: about 1.5–2× the hand-built automaton of DESIGN.md §3."""
+
+BASELINE_LR = 0.01
+"""Adam learning rate of GRU and LSTM (at the boolean RNN's 0.1 both often failed to learn)."""
+
+STEPS = {"Easy": 10000, "Medium": 20000, "Hard": 20000}
+"""Default step budget per difficulty (every model gets the same)."""
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run of the table."""
+
+    preset: str
+    model: str
+    steps: int
+    device: str
+    seed: int
+    threads: int
+    command: str
+
+
+def env_id(preset: str) -> str:
+    """``RememberEasy`` → ``memgym/RememberEasy-v0``."""
+    return f"memgym/{preset}-v0"
+
+
+def run_job(job: Job, out: Path) -> dict[str, Any]:
+    """Train, evaluate and (for the boolean RNN) extract; write and return the run's JSON."""
+    torch.set_num_threads(job.threads)
+    config = TrainConfig(
+        env_id=env_id(job.preset),
+        model=job.model,
+        state_dim=STATE_DIMS[job.preset],
+        steps=job.steps,
+        lr=TrainConfig.lr if job.model == "boolean" else BASELINE_LR,
+        seed=job.seed,
+        device=job.device,
+        eval_interval=max(1, job.steps // 100),
+    )
+    result = train(
+        config, out_dir=out / "checkpoints" / f"{job.preset}-{job.model}", progress=False
+    )
+    accuracy = evaluate(result.model, config.env_id, device=job.device)
+    record: dict[str, Any] = {
+        "preset": job.preset,
+        "model": job.model,
+        "state_dim": config.state_dim,
+        "steps": job.steps,
+        "device": device_name(job.device),
+        "command": job.command,
+        "train_config": asdict(config),
+        "steps_to_perfect": result.steps_to_perfect,
+        "seconds_to_perfect": result.seconds_to_perfect,
+        "seconds": result.seconds,
+        "accuracy": {str(k): v for k, v in accuracy.accuracy.items()},
+        "eval_steps": result.eval_steps,
+        "eval_accuracy": result.eval_accuracy,
+        "loss": result.loss,
+    }
+    if accuracy.scan_gap is not None:
+        record["scan_gap"] = asdict(accuracy.scan_gap)
+    if job.model == "boolean":
+        check = verify(Automaton.from_model(result.model.cpu()), config.env_id)
+        record["automaton"] = {
+            "verified": check.verified,
+            "bits_used": len(check.used_bits),
+            "states": check.num_states,
+            "hand_built_bits": check.hand_built_bits,
+            "exhaustive_episodes": check.exhaustive_episodes,
+            "random_episodes": check.random_episodes,
+        }
+    path = out / "runs" / f"{job.preset}-{job.model}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return record
+
+
+def device_name(device: str) -> str:
+    """The device in words (GPU model or CPU)."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def training_tokens_per_second(
+    kind: str, state_dim: int, device: str, steps: int, preset: str = "RepeatEasy"
+) -> float:
+    """Training throughput (act tokens a second, forward + backward + Adam) of one model."""
+    config = TrainConfig(env_id=env_id(preset), model=kind, state_dim=state_dim, device=device)
+    rollouts = batch_rollouts(config.env_id, config.batch_size, batch_seed(0, 0, 0))
+    act, target, mask = to_tensors(rollouts, torch.device(device))
+    model = build_model(
+        kind,
+        {
+            "num_act_tokens": len(rollouts.act_tokens),
+            "num_obs_tokens": len(rollouts.obs_tokens),
+            "state_dim": state_dim,
+        },
+    ).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    def one_step() -> None:
+        loss = masked_ce_loss(model(act), target, mask)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    one_step()  # warm-up
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        one_step()
+    synchronize(device)
+    return steps * act.numel() / (time.perf_counter() - started)
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work (no-op on the CPU)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure_speed(device: str, out: Path, state_dims: tuple[int, ...] = (16, 32, 64, 128)) -> None:
+    """Boolean RNN vs ``nn.LSTM`` training tokens/s, interleaved in one run; writes a JSON."""
+    rows = []
+    for dim in state_dims:
+        steps = max(3, 2048 // dim)
+        speeds = {kind: [] for kind in ("boolean", "lstm")}
+        for _ in range(3):  # interleave the two models so both see the same machine load
+            for kind in speeds:
+                speeds[kind].append(training_tokens_per_second(kind, dim, device, steps))
+        rows.append({"state_dim": dim, **{k: max(v) for k, v in speeds.items()}})
+    record = {"device": device_name(device), "command": command_line(), "rows": rows}
+    path = out / f"speed-{device.split(':')[0]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def command_line() -> str:
+    """The command that is running, for the table."""
+    return "python " + " ".join(shlex.quote(a) for a in [*sys.argv])
+
+
+def percent(value: float | None) -> str:
+    """``0.99995`` → ``99.99``; a missing value → ``–``."""
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def render(out: Path, docs: Path) -> None:
+    """Write ``docs/results.md`` and the learning-curve PNGs from every JSON under ``out``."""
+    runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    by_preset: dict[str, dict[str, dict[str, Any]]] = {}
+    for run in runs:
+        by_preset.setdefault(run["preset"], {})[run["model"]] = run
+    order = [p.removeprefix("memgym/").removesuffix("-v0") for p in PRESETS]
+    lines = [
+        "# Learning results",
+        "",
+        "Answer accuracy (%) on fresh episodes at 1×, 4×, 10× the preset's longest length",
+        "(10,000 episodes each) and 100× (1,000 episodes); steps and wall-clock time until",
+        "100% on a held-out batch of 1,000 episodes (– = not reached within the budget);",
+        "whether the automaton extracted by thresholding verified exactly (every valid",
+        "episode up to the length where that is feasible, and 100,000 random episodes at",
+        "10× length). GRU and LSTM use the same state size and step budget.",
+        "Rendered by `benchmarks/results.py` from the JSONs of each run.",
+        "",
+        "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
+        "| automaton | device | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for preset in [p for p in order if p in by_preset]:
+        for kind in MODEL_KINDS:
+            run = by_preset[preset].get(kind)
+            if run is None:
+                continue
+            acc = run["accuracy"]
+            seconds = run["seconds_to_perfect"]
+            automaton = run.get("automaton")
+            verified = (
+                "–"
+                if automaton is None
+                else f"{'yes' if automaton['verified'] else 'no'} ({automaton['bits_used']} bits, "
+                f"{automaton['states']} states; hand-built ≈{automaton['hand_built_bits']})"
+            )
+            lines.append(
+                f"| {preset} | {kind} | {run['state_dim']} | "
+                + " | ".join(percent(acc.get(f)) for f in ("1", "4", "10", "100"))
+                + f" | {run['steps_to_perfect'] or '–'} of {run['steps']} | "
+                + (f"{seconds:.0f} s" if seconds is not None else "–")
+                + f" | {verified} | {run['device']} | `{run['command']}` |"
+            )
+        draw_curves(preset, by_preset[preset], docs / f"curves-{preset}.png")
+    lines += ["", "Learning curves (held-out answer accuracy vs step): "]
+    lines += [f"[{p}](curves-{p}.png)" for p in order if p in by_preset]
+    for speed_file in sorted(out.glob("speed-*.json")):
+        speed = json.loads(speed_file.read_text())
+        lines += [
+            "",
+            f"## Training speed on {speed['device']}",
+            "",
+            "Act tokens a second, forward + backward + Adam, batch 64 of RepeatEasy episodes,",
+            f"both models measured interleaved in one run: `{speed['command']}`.",
+            "",
+            "| state size | boolean RNN tokens/s | nn.LSTM tokens/s | ratio |",
+            "|---|---|---|---|",
+        ]
+        for row in speed["rows"]:
+            ratio = row["boolean"] / row["lstm"]
+            lines.append(
+                f"| {row['state_dim']} | {row['boolean']:,.0f} | {row['lstm']:,.0f} | {ratio:.2f} |"
+            )
+    notes = ROOT / "docs" / "results-notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def draw_curves(preset: str, runs: dict[str, dict[str, Any]], path: Path) -> None:
+    """Held-out answer accuracy against training step, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for kind, run in runs.items():
+        ax.plot(run["eval_steps"], run["eval_accuracy"], label=f"{kind} (state {run['state_dim']})")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out answer accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(preset)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    """Command line: run the missing jobs in parallel, then render the docs."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    names = [p.removeprefix("memgym/").removesuffix("-v0") for p in PRESETS]
+    parser.add_argument("--presets", nargs="+", default=[n for n in names if "Easy" in n])
+    parser.add_argument("--models", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
+    parser.add_argument("--steps", type=int, help="step budget (default by difficulty)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
+    parser.add_argument("--docs", type=Path, help="where results.md goes (default OUT/docs)")
+    parser.add_argument("--force", action="store_true", help="redo runs whose JSON exists")
+    parser.add_argument("--speed", action="store_true", help="measure training tokens/s only")
+    parser.add_argument("--render", action="store_true", help="only render the docs")
+    args = parser.parse_args()
+    unknown = set(args.presets) - set(names)
+    if unknown:
+        parser.error(f"unknown presets {sorted(unknown)}; choose from {names}")
+    if args.speed:
+        measure_speed(args.device, args.out)
+    elif not args.render:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        jobs = [
+            Job(
+                preset=preset,
+                model=model,
+                steps=args.steps or STEPS[next(d for d in STEPS if preset.endswith(d))],
+                device=args.device,
+                seed=args.seed,
+                threads=threads,
+                command=command_line(),
+            )
+            for preset in args.presets
+            for model in args.models
+            if args.force or not (args.out / "runs" / f"{preset}-{model}.json").exists()
+        ]
+        spawn = multiprocessing.get_context("spawn")  # safe with CUDA in the workers
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=spawn) as pool:
+            for record in pool.map(run_job, jobs, [args.out] * len(jobs)):
+                accuracy = ", ".join(f"{f}x {100 * a:.2f}%" for f, a in record["accuracy"].items())
+                print(f"{record['preset']} {record['model']}: {accuracy}", flush=True)
+    render(args.out, args.docs or args.out / "docs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Checkpoints: bit-for-bit round trip, atomic writes, exact resume."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from agents.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from agents.train import TrainConfig, train
+
+torch.set_num_threads(1)  # these models are tiny: one thread is fastest
+
+CONFIG = TrainConfig(
+    steps=12, batch_size=16, eval_interval=4, eval_episodes=64, checkpoint_interval=4
+)
+
+
+@pytest.mark.parametrize("kind", ["boolean", "lstm"])
+def test_round_trip_is_bit_for_bit(tmp_path, kind):
+    result = train(dataclasses.replace(CONFIG, model=kind), out_dir=tmp_path, progress=False)
+    model, meta = load_checkpoint(tmp_path / CHECKPOINT_DIR)
+    saved = result.model.state_dict()
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+    assert meta["model_kind"] == kind and meta["env_id"] == CONFIG.env_id
+    assert meta["num_act_tokens"] == 7 and meta["num_obs_tokens"] == 6
+    assert meta["train_config"]["steps"] == 12 and meta["state"]["step"] == 12
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != CHECKPOINT_DIR]
+    assert leftovers == []  # no temporary directories left behind
+
+
+def test_save_replaces_an_existing_checkpoint(tmp_path):
+    model = train(CONFIG, progress=False).model
+    path = tmp_path / "ckpt"
+    save_checkpoint(path, model, "boolean", dataclasses.asdict(CONFIG))
+    with torch.no_grad():
+        model.A.add_(1.0)
+    save_checkpoint(path, model, "boolean", dataclasses.asdict(CONFIG))
+    assert torch.equal(load_checkpoint(path)[0].A, model.A)
+
+
+def test_resume_gives_the_uninterrupted_run(tmp_path):
+    whole = train(CONFIG, out_dir=tmp_path / "whole", progress=False)
+    train(dataclasses.replace(CONFIG, steps=8), out_dir=tmp_path / "split", progress=False)
+    resumed = train(CONFIG, out_dir=tmp_path / "split", resume=True, progress=False)
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value)
+    assert resumed.loss == whole.loss and resumed.eval_accuracy == whole.eval_accuracy
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+    train(CONFIG, out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        train(dataclasses.replace(CONFIG, lr=0.5), out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a checkpoint"):
+        load_checkpoint(tmp_path)

@@ -1,0 +1,61 @@
+"""The memgym command line: train, eval, extract, argument parsing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from agents.cli import main, parse_env_kwargs
+
+
+def test_parse_env_kwargs():
+    assert parse_env_kwargs(["num_cards=2", "n_range=[4, 8]", "name=x"]) == {
+        "num_cards": 2,
+        "n_range": [4, 8],
+        "name": "x",
+    }
+    with pytest.raises(SystemExit):
+        parse_env_kwargs(["oops"])
+
+
+def test_train_eval_extract(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(
+        [
+            "train",
+            "memgym/RememberEasy-v0",
+            "--steps",
+            "20",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+        ]
+    )
+    assert "checkpoint:" in capsys.readouterr().out
+    main(["eval", str(out / "checkpoint"), "--episodes", "50"])
+    report = capsys.readouterr().out
+    assert "100x length" in report and "scan vs sequential" in report
+    png = tmp_path / "a.png"
+    main(["extract", str(out / "checkpoint"), "--png", str(png)])
+    assert "verified" in capsys.readouterr().out and png.exists()
+
+
+def test_train_with_env_kwargs_and_baseline(tmp_path, capsys):
+    out = tmp_path / "gru"
+    args = ["train", "memgym/Remember-v0", "--env-kwarg", "num_cards=2", "--env-kwarg"]
+    main([*args, "n_range=[2,4]", "--model", "gru", "--steps", "5", "--out", str(out)])
+    assert "checkpoint:" in capsys.readouterr().out
+    main(["eval", str(out / "checkpoint"), "--episodes", "20"])
+    assert "100x length" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="boolean"):
+        main(["extract", str(out / "checkpoint")])
+
+
+def test_module_entry_point():
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "demo" in done.stdout and "train" in done.stdout

@@ -1,0 +1,32 @@
+"""Evaluation: accuracy at every length factor, the scan gap, and env mismatches."""
+
+from __future__ import annotations
+
+import pytest
+from handbuilt import remember_model
+
+from agents.baselines import RecurrentBaseline
+from agents.evaluate import evaluate
+
+ENV = "memgym/RememberEasy-v0"
+
+
+def test_an_exact_automaton_scores_100_percent_at_every_length():
+    result = evaluate(remember_model(4), ENV, episodes=300, long_episodes=20)
+    assert result.accuracy == {1: 1.0, 4: 1.0, 10: 1.0, 100: 1.0}
+    assert result.episodes == {1: 300, 4: 300, 10: 300, 100: 20}
+    assert result.scan_gap is not None and result.scan_gap.differing_argmax == 0
+    assert result.scan_gap.positions > 0
+    assert "100x length" in result.summary()
+
+
+def test_baselines_have_no_scan_gap():
+    model = RecurrentBaseline("gru", 7, 6, 8)
+    result = evaluate(model, ENV, episodes=50, long_episodes=5, factors=(1, 100))
+    assert set(result.accuracy) == {1, 100} and result.scan_gap is None
+    assert all(0.0 <= a <= 1.0 for a in result.accuracy.values())
+
+
+def test_model_for_another_env_is_a_clear_error():
+    with pytest.raises(ValueError, match="does not match this env"):
+        evaluate(remember_model(4), "memgym/CountEasy-v0", episodes=10, factors=(1,))

@@ -1,0 +1,56 @@
+"""Automaton extraction: thresholding, exact boolean runs, verification and the drawing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from handbuilt import remember_model
+
+from agents.extract import MISS, Automaton, draw, hand_built_bits, verify
+from memgym import all_episodes, memgym_task
+
+ENV = "memgym/RememberEasy-v0"
+
+
+def test_hand_built_remember_verifies_and_uses_its_states():
+    automaton = Automaton.from_model(remember_model(4))
+    result = verify(automaton, ENV, random_episodes=2000)
+    assert result.verified
+    assert result.exhaustive_lengths == list(range(4, 17))
+    assert result.exhaustive_episodes == 4 * 13
+    assert result.random_answer_accuracy == 1.0
+    assert len(result.used_bits) == 10  # start, 4 holding, 4 answering, done
+    assert result.num_states == 10
+    assert result.hand_built_bits == hand_built_bits(memgym_task(ENV)) == 8
+    assert "verified" in result.summary()
+
+
+def test_run_follows_boolean_algebra_and_misses_on_ambiguous_output():
+    automaton = Automaton.from_model(remember_model(2))
+    episodes = all_episodes("memgym/Remember-v0", 3, num_cards=2, n_range=(3, 3))
+    trace = automaton.run(episodes.act)
+    np.testing.assert_array_equal(trace.predictions, episodes.target)
+    both = Automaton(automaton.A, automaton.C | automaton.C[[0]], automaton.x0)
+    assert (both.run(episodes.act).predictions[:, :3] == MISS).all()  # [wait] and a card at once
+
+
+def test_a_wrong_transition_fails_verification():
+    automaton = Automaton.from_model(remember_model(4))
+    A = automaton.A.copy()
+    A[4, 1, 1] = False  # [wait] forgets card 0
+    result = verify(Automaton(A, automaton.C, automaton.x0), ENV, random_episodes=500)
+    assert not result.verified
+    assert result.exhaustive_errors == 13  # every episode that shows card 0
+
+
+def test_env_mismatch_is_a_clear_error():
+    automaton = Automaton.from_model(remember_model(3))
+    with pytest.raises(ValueError, match="does not match"):
+        verify(automaton, ENV, random_episodes=10)
+
+
+def test_draw_writes_png(tmp_path):
+    automaton = Automaton.from_model(remember_model(2))
+    task = memgym_task("memgym/Remember-v0", num_cards=2, n_range=(2, 4))
+    path = draw(automaton, tmp_path / "a.png", task.act_tokens, task.obs_tokens, [0, 1, 2, 3])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
