@@ -16,7 +16,9 @@ Hillis–Steele (the note's doubling scan, ``naive.hillis_steele_scan``) materia
 intermediates per level: it runs on the largest sub-batch that fits and is scaled to ``B``.
 The eager loop (``naive.sequential_scan``, one PyTorch step per token with a hand-written reverse
 pass) runs on at most ``--eager-steps`` tokens and is scaled to ``T``. Scaled figures are marked.
-The full training step's tokens/s on RepeatHard is in docs/kernels.md (``benchmarks/results.py``).
+Last, the full training step (data, forward, loss, backward, Adam) on RepeatHard: boolean RNN vs
+cuDNN GRU and LSTM at the same state size, tokens/s, interleaved in one run (``--no-train-step``
+skips it).
 """
 
 from __future__ import annotations
@@ -271,6 +273,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="D=64 at (256, 1024) only")
     parser.add_argument("--dims", type=int, nargs="*", default=list(DIMS))
     parser.add_argument("--eager-steps", type=int, default=1024)
+    parser.add_argument("--no-train-step", action="store_true", help="skip the training step")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("benchmarks/kernels.py needs a CUDA device")
@@ -292,10 +295,27 @@ def main() -> None:
         "floor": floor,
         "seconds": time.time() - started,
         "rows": rows,
+        "train_step": [] if args.no_train_step else train_step_rows(dims),
     }
     with open(args.out, "w") as fh:
         json.dump(result, fh, indent=1)
     print(markdown(rows))
+    for row in result["train_step"]:
+        print(json.dumps(row))
+
+
+def train_step_rows(dims: list[int], repeats: int = 3, steps: int = 30) -> list[dict]:
+    """Training-step tokens/s on RepeatHard per model kind and state size (medians, interleaved)."""
+    from results import training_tokens_per_second  # benchmarks/results.py, beside this script
+
+    rows = []
+    for dim in dims:
+        speeds: dict[str, list[float]] = {"boolean": [], "gru": [], "lstm": []}
+        for _ in range(repeats):
+            for kind, runs in speeds.items():
+                runs.append(training_tokens_per_second(kind, dim, "cuda", steps, "RepeatHard"))
+        rows.append({"D": dim, **{k: statistics.median(v) for k, v in speeds.items()}})
+    return rows
 
 
 if __name__ == "__main__":
