@@ -26,7 +26,7 @@ from agents.checkpoint import CHECKPOINT_DIR, restore_training, save_checkpoint
 from agents.model import BooleanRNN
 from memgym import Rollouts, batch_rollouts, memgym_task
 
-LOSSES = ("first_error", "ce")
+LOSSES = ("first_error", "first_error_sign", "ce")
 TRAIN_STREAM, HELDOUT_STREAM = 0, 1
 
 
@@ -44,7 +44,8 @@ class TrainConfig:
     param_noise: float = 1.5  # σ of the boolean RNN's parameter noise (ignored by baselines)
     init_std: float = 2.0  # the boolean RNN's init scale
     init_diag: float = 16.0  # > 0: start the boolean RNN's A_i near "keep every bit" (keep_init_)
-    loss: str = "first_error"  # "first_error" | "ce"
+    loss: str = "first_error"  # "first_error" | "first_error_sign" | "ce"
+    init_shift: float = 0.0  # > 0: also seed a cyclic shift in every A_i (shift_init_)
     curriculum_steps: int = 0  # > 0: widen n_max linearly from n_min over this many steps
     seed: int = 0
     device: str = "cpu"
@@ -98,6 +99,31 @@ def first_error_loss(
     ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
     first = wrong.int().argmax(dim=1, keepdim=True)  # index of the first True (0 if none)
     return (ce.gather(1, first).squeeze(1) * wrong.any(dim=1)).sum() / len(target)
+
+
+def first_error_sign_loss(
+    logits: Tensor, target: Tensor, mask: Tensor, wrong: Tensor | None = None
+) -> Tensor:
+    """:func:`first_error_loss` with a per-output sign term added at the first wrong position.
+
+    The term is ``Σ_v softplus(-s_v · logit_v)`` with ``s_v = +1`` for the target and ``-1``
+    for every other token: it is large wherever the boolean readout is wrong (see
+    :func:`misses`), even when the argmax is already right. Cross-entropy alone is blind to a
+    shift of all logits, so a position where several outputs are true but the target's is the
+    largest gives it almost no gradient, and that position, being the first miss, hides every
+    later mistake of the sequence from the loss.
+    """
+    if wrong is None:
+        wrong = logits.argmax(-1) != target
+    wrong = wrong & mask
+    ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+    sign = 2 * F.one_hot(target, logits.shape[-1]).to(logits.dtype) - 1
+    per_position = ce + F.softplus(-sign * logits).sum(-1)
+    first = wrong.int().argmax(dim=1, keepdim=True)
+    return (per_position.gather(1, first).squeeze(1) * wrong.any(dim=1)).sum() / len(target)
+
+
+LOSS_FUNCTIONS = {"first_error": first_error_loss, "first_error_sign": first_error_sign_loss}
 
 
 def masked_ce_loss(
@@ -165,6 +191,18 @@ def keep_init_(model: BooleanRNN, diag: float, std: float) -> None:
         model.A.copy_(torch.randn_like(model.A) * std - diag / 2 + diag * eye)
 
 
+def shift_init_(model: BooleanRNN, shift: float) -> None:
+    """Add ``shift`` to the entries ``A_i[d+1, d]`` (cyclic) of every ``A_i``: bit d feeds bit
+    d+1, so each token starts as "keep and shift". A unary counter needs a token that moves a
+    single true bit one place on; from the keep-every-bit start alone it is hard to find
+    (CountEasy stayed at about 80%), and the first-error loss removes the shift wherever it
+    is not wanted."""
+    with torch.no_grad():
+        D = model.state_dim
+        rows = torch.arange(D, device=model.A.device)
+        model.A[:, (rows + 1) % D, rows] += shift
+
+
 def make_model(config: TrainConfig) -> nn.Module:
     """A freshly initialised model for ``config`` (call after seeding torch)."""
     num_act, num_obs = vocab_sizes(config.env_id, config.env_kwargs)
@@ -178,6 +216,8 @@ def make_model(config: TrainConfig) -> nn.Module:
     model = build_model(config.model, model_config)
     if config.model == "boolean" and config.init_diag > 0:
         keep_init_(model, config.init_diag, config.init_std)
+    if config.model == "boolean" and config.init_shift > 0:
+        shift_init_(model, config.init_shift)
     return model
 
 
@@ -204,7 +244,7 @@ def train(
         **config.env_kwargs,
     )
     heldout_act = torch.as_tensor(heldout.act, device=device)
-    loss_fn = first_error_loss if config.loss == "first_error" else masked_ce_loss
+    loss_fn = LOSS_FUNCTIONS.get(config.loss, masked_ce_loss)
     checkpoint = Path(out_dir) / CHECKPOINT_DIR if out_dir is not None else None
 
     state: dict[str, Any] = {

@@ -50,6 +50,11 @@ STATE_DIMS = {
 }
 """State size per preset: about 1.5–2× the hand-built automaton of DESIGN.md §3."""
 
+BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
+    "CountEasy": {"loss": "first_error_sign", "init_shift": 16.0},
+}
+"""TrainConfig settings of the boolean RNN that differ from the defaults, per preset."""
+
 BASELINE_LR = 0.01
 """Adam learning rate of GRU and LSTM (at the boolean RNN's 0.1 both often failed to learn)."""
 
@@ -89,6 +94,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
         seed=job.seed,
         device=job.device,
         eval_interval=max(1, job.steps // 100),
+        **(BOOLEAN_SETTINGS.get(job.preset, {}) if job.model == "boolean" else {}),
     )
     result = train(
         config, out_dir=out / "checkpoints" / f"{job.preset}-{job.model}", progress=False

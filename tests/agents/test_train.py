@@ -11,6 +11,8 @@ from agents.train import (
     TrainConfig,
     curriculum_kwargs,
     first_error_loss,
+    first_error_sign_loss,
+    make_model,
     masked_ce_loss,
     misses,
     train,
@@ -44,6 +46,29 @@ def test_boolean_miss_needs_a_single_true_output():
     mask = torch.ones(1, 2, dtype=torch.bool)
     assert first_error_loss(logits, target, mask) == 0  # argmax is right everywhere
     assert first_error_loss(logits, target, mask, misses(logits, target)) > 0
+
+
+def test_sign_loss_sees_misses_that_cross_entropy_hardly_sees():
+    target = torch.tensor([[1]])
+    mask = torch.ones(1, 1, dtype=torch.bool)
+    logits = torch.tensor([[[20.0, 30.0, -5.0]]])  # argmax right, but two outputs true
+    wrong = misses(logits, target)
+    assert first_error_loss(logits, target, mask, wrong) < 1e-4
+    assert first_error_sign_loss(logits, target, mask, wrong) > 19.0
+    assert first_error_sign_loss(_logits([[1]]), target, mask, misses(_logits([[1]]), target)) == 0
+
+
+def test_shift_init_seeds_the_cyclic_shift():
+    config = TrainConfig(env_id="memgym/CountEasy-v0", state_dim=8, init_shift=16.0)
+    torch.manual_seed(0)
+    shifted = make_model(config).A.detach()
+    torch.manual_seed(0)
+    plain = make_model(TrainConfig(env_id="memgym/CountEasy-v0", state_dim=8)).A.detach()
+    rows = torch.arange(8)
+    delta = shifted - plain
+    assert torch.allclose(delta[:, (rows + 1) % 8, rows], torch.full((len(delta), 8), 16.0))
+    delta[:, (rows + 1) % 8, rows] = 0
+    assert delta.abs().max() == 0
 
 
 def test_masked_ce_ignores_padding():
