@@ -227,7 +227,10 @@ def render(out: Path, docs: Path) -> None:
         "| automaton | device | command |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for preset in [p for p in order if p in by_preset]:
+    for preset in order:
+        if preset not in by_preset:
+            lines.append(f"| {preset} | – | {STATE_DIMS[preset]} | not run " + "| " * 8 + "|")
+            continue
         for kind in MODEL_KINDS:
             run = by_preset[preset].get(kind)
             if run is None:
@@ -271,8 +274,25 @@ def render(out: Path, docs: Path) -> None:
     notes = ROOT / "docs" / "results-notes.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
+    lines += rl_section(docs / "rl.md")
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def rl_section(rl_doc: Path) -> list[str]:
+    """The reinforcement-learning table of ``docs/rl.md`` (written by ``benchmarks/rl.py``)."""
+    if not rl_doc.exists():
+        return []
+    table = [line for line in rl_doc.read_text().splitlines() if line.startswith("|")]
+    command = next((line for line in rl_doc.read_text().splitlines() if "`python" in line), "")
+    return [
+        "",
+        "## Reinforcement learning with Stable-Baselines3",
+        "",
+        "From [rl.md](rl.md), which has the learning curves and the settings. " + command.strip(),
+        "",
+        *table,
+    ]
 
 
 def draw_curves(preset: str, runs: dict[str, dict[str, Any]], path: Path) -> None:
