@@ -35,3 +35,20 @@ def scale_learning_rate(rnn: BooleanRNN, lr_scale: float) -> BooleanRNN:
         for name in ("A", "C", "x0"):
             parametrize.register_parametrization(rnn, name, _Scale(lr_scale))
     return rnn
+
+
+def state_encoder(
+    num_tokens: int,
+    state_dim: int,
+    *,
+    param_noise: float,
+    init_std: float,
+    scan: str,
+    lr_scale: float,
+) -> BooleanRNN:
+    """The boolean RNN both plug-ins run: its states are the features (its readout ``C`` has a
+    single unused row), and its parameters take Adam steps ``lr_scale`` times further."""
+    rnn = BooleanRNN(
+        num_tokens, 1, state_dim, param_noise=param_noise, init_std=init_std, scan=scan
+    )
+    return scale_learning_rate(rnn, lr_scale)

@@ -19,8 +19,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from agents.model import BooleanRNN
-from agents.sb3._scale import scale_learning_rate
+from agents.sb3._scale import state_encoder
 
 
 class TokenHistoryWrapper(gym.ObservationWrapper):
@@ -107,11 +106,13 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
             )
         super().__init__(observation_space, features_dim=state_dim)
         num_tokens = int(observation_space["tokens"].high.max()) + 1
-        self.rnn = scale_learning_rate(
-            BooleanRNN(
-                num_tokens, 1, state_dim, param_noise=param_noise, init_std=init_std, scan=scan
-            ),
-            lr_scale,
+        self.rnn = state_encoder(
+            num_tokens,
+            state_dim,
+            param_noise=param_noise,
+            init_std=init_std,
+            scan=scan,
+            lr_scale=lr_scale,
         )
 
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:

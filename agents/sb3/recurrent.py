@@ -17,8 +17,7 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from agents.model import BooleanRNN
-from agents.sb3._scale import scale_learning_rate
+from agents.sb3._scale import state_encoder
 
 
 class BooleanRecurrentModule(nn.Module):
@@ -47,11 +46,13 @@ class BooleanRecurrentModule(nn.Module):
         super().__init__()
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.rnn = scale_learning_rate(
-            BooleanRNN(
-                input_size, 1, hidden_size, param_noise=param_noise, init_std=init_std, scan=scan
-            ),
-            lr_scale,
+        self.rnn = state_encoder(
+            input_size,
+            hidden_size,
+            param_noise=param_noise,
+            init_std=init_std,
+            scan=scan,
+            lr_scale=lr_scale,
         )
 
     def forward(
