@@ -16,6 +16,8 @@ FACTORS = (1, 4, 10, 100)
 """Length factors of the evaluation (DESIGN.md §7; 100× is the long-range check)."""
 
 TOKEN_BUDGET = 1 << 21
+SCAN_GAP_BYTES = 1 << 30  # memory the Blelloch scan of the scan-gap sample may take
+SCAN_GAP_COPIES = 4  # (B, T, D, D, D) intermediates alive at once in one combine, about
 """Most act tokens (batch × length) scored in one forward pass, to bound memory."""
 
 
@@ -107,10 +109,19 @@ def scan_gap(
     episodes: int = 256,
     seed: int = 7,
 ) -> ScanGap:
-    """Compare the sequential recurrence with the Blelloch matrix scan on a sample of episodes."""
+    """Compare the sequential recurrence with the Blelloch matrix scan on a sample of episodes.
+
+    The matrix scan materialises about ``T·D³`` floats per episode and level, so the sample is
+    cut to fit ``SCAN_GAP_BYTES``: fewer episodes, and only a prefix of each when even one is
+    too large. ``ScanGap.positions`` says how many positions were compared.
+    """
     rollouts = batch_rollouts(env_id, episodes, seed=seed, **env_kwargs)
-    act = torch.as_tensor(rollouts.act, device=device)
-    mask = torch.as_tensor(rollouts.mask, device=device)
+    cube_bytes = 4 * SCAN_GAP_COPIES * model.state_dim**3
+    room = max(1, SCAN_GAP_BYTES // cube_bytes)  # tokens, padding included
+    length = min(rollouts.act.shape[1], 1 << (room.bit_length() - 1))
+    rows = max(1, min(episodes, SCAN_GAP_BYTES // (cube_bytes * _padded(length))))
+    act = torch.as_tensor(rollouts.act[:rows, :length], device=device)
+    mask = torch.as_tensor(rollouts.mask[:rows, :length], device=device)
     method = model.scan
     try:
         model.scan = "sequential"
@@ -122,6 +133,11 @@ def scan_gap(
     diff = (sequential - scanned).abs().amax(-1)[mask]
     differ = (sequential.argmax(-1) != scanned.argmax(-1))[mask]
     return ScanGap(float(diff.max()), int(differ.sum()), int(mask.sum()))
+
+
+def _padded(length: int) -> int:
+    """The power of two the Blelloch scan pads a sequence of ``length`` to."""
+    return 1 << max(0, length - 1).bit_length()
 
 
 def evaluate(

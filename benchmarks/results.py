@@ -6,7 +6,8 @@ verifies the boolean automaton (``agents.extract``), and writes one JSON per run
 ``OUT/runs/`` (checkpoints under ``OUT/checkpoints/``). The table ``results.md`` and the
 learning curves ``curves-*.png`` (in ``OUT/docs/``, or ``--docs DIR``) are rendered from
 every JSON found, so rows made in different invocations (CPU rows here, GPU rows there)
-merge; a run whose JSON exists is skipped unless ``--force``. The repository's
+merge; a run whose JSON exists is skipped unless ``--force``, and an interrupted run resumes
+from its checkpoint (``--force`` starts it over). The repository's
 ``docs/results-notes.md`` (what was tried), if present, is appended to the table.
 
     python benchmarks/results.py --presets RememberEasy CountEasy RepeatEasy --jobs 2
@@ -75,6 +76,7 @@ class Job:
     seed: int
     threads: int
     command: str
+    resume: bool  # continue from the run's checkpoint if an earlier attempt was interrupted
 
 
 def env_id(preset: str) -> str:
@@ -97,7 +99,10 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
         **(BOOLEAN_SETTINGS.get(job.preset, {}) if job.model == "boolean" else {}),
     )
     result = train(
-        config, out_dir=out / "checkpoints" / f"{job.preset}-{job.model}", progress=False
+        config,
+        out_dir=out / "checkpoints" / f"{job.preset}-{job.model}",
+        resume=job.resume,
+        progress=False,
     )
     accuracy = evaluate(result.model, config.env_id, device=job.device)
     record: dict[str, Any] = {
@@ -348,6 +353,7 @@ def main() -> None:
                 seed=args.seed,
                 threads=threads,
                 command=command_line(),
+                resume=not args.force,
             )
             for preset in args.presets
             for model in args.models

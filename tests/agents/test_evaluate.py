@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from handbuilt import remember_model
 
+from agents import evaluate as evaluate_module
 from agents.baselines import RecurrentBaseline
-from agents.evaluate import evaluate
+from agents.evaluate import SCAN_GAP_COPIES, evaluate, scan_gap
+from agents.model import BooleanRNN
 
 ENV = "memgym/RememberEasy-v0"
 
@@ -30,3 +32,16 @@ def test_baselines_have_no_scan_gap():
 def test_model_for_another_env_is_a_clear_error():
     with pytest.raises(ValueError, match="does not match this env"):
         evaluate(remember_model(4), "memgym/CountEasy-v0", episodes=10, factors=(1,))
+
+
+def test_scan_gap_sample_fits_the_memory_budget(monkeypatch):
+    model = BooleanRNN(7, 6, 16)  # RememberEasy's vocabulary; episodes of up to 17 tokens
+    cube = 4 * SCAN_GAP_COPIES * 16**3
+    full = scan_gap(model, "memgym/RememberEasy-v0", {}, "cpu", episodes=64)
+    # Room for three episodes padded to 32 tokens: the sample shrinks to three episodes.
+    monkeypatch.setattr(evaluate_module, "SCAN_GAP_BYTES", cube * 32 * 3)
+    small = scan_gap(model, "memgym/RememberEasy-v0", {}, "cpu", episodes=64)
+    assert 0 < small.positions <= 3 * 17 < full.positions
+    # Room for fewer tokens than one episode has: a prefix of one episode, padding included.
+    monkeypatch.setattr(evaluate_module, "SCAN_GAP_BYTES", cube * 5)
+    assert 0 < scan_gap(model, "memgym/RememberEasy-v0", {}, "cpu", episodes=64).positions <= 4
