@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from agents.model import BooleanRNN
 from memgym import Rollouts, batch_rollouts, scaled_length_kwargs
@@ -72,11 +72,23 @@ def answer_hits(model: nn.Module, rollouts: Rollouts, device: torch.device) -> i
     rows = max(1, TOKEN_BUDGET // rollouts.act.shape[1])
     for start in range(0, len(rollouts), rows):
         part = slice(start, start + rows)
-        logits = model(torch.as_tensor(rollouts.act[part], device=device))
+        act = torch.as_tensor(rollouts.act[part], device=device)
         steps = torch.as_tensor(rollouts.lengths[part] - 1, device=device)
-        picked = logits[torch.arange(len(steps), device=device), steps].argmax(-1)
+        picked = answer_logits(model, act, steps).argmax(-1)
         hits += int((picked.cpu().numpy() == rollouts.answers[part]).sum())
     return hits
+
+
+def answer_logits(model: nn.Module, act: Tensor, steps: Tensor) -> Tensor:
+    """Logits ``(B, V)`` at each row's answer step ``steps`` (``(B,)``).
+
+    The boolean RNN reads out only there: its readout at every position would hold
+    ``B·T·V·D`` floats, gigabytes for a chunk of long episodes.
+    """
+    rows = torch.arange(len(steps), device=act.device)
+    if isinstance(model, BooleanRNN):
+        return model.readout(model.scan_states(act)[rows, steps])
+    return model(act)[rows, steps]
 
 
 def accuracy_at(
