@@ -1,8 +1,9 @@
 """GRU and LSTM next-obs predictors, and the one factory that builds every predictor kind.
 
 The baselines share :class:`~agents.model.BooleanRNN`'s interface: ``model(act)`` maps int64
-act tokens ``(B, T)`` to obs-token logits ``(B, T, V_obs)``, and ``model.config`` rebuilds the
-model. They are trained by the same loop (:mod:`agents.train`) with the same state size.
+act tokens ``(B, T)`` to obs-token logits ``(B, T, V_obs)``, ``scan_states`` and ``readout`` are
+its two halves, and ``model.config`` rebuilds the model. They are trained by the same loop
+(:mod:`agents.train`) with the same state size.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class RecurrentBaseline(nn.Module):
             "state_dim": self.state_dim,
         }
 
-    def forward(self, act: Tensor) -> Tensor:
-        """Logits ``(B, T, V_obs)`` for act ``(B, T)``; ``logits[:, t]`` follows ``act[:, t]``."""
+    def scan_states(self, act: Tensor) -> Tensor:
+        """Hidden states ``(B, T, state_dim)`` after each token of act ``(B, T)``."""
         if act.dim() != 2 or act.dtype not in (torch.int64, torch.int32):
             raise ValueError(
                 f"act must be an int64 (B, T) tensor, got {act.dtype} {tuple(act.shape)}"
@@ -56,7 +57,15 @@ class RecurrentBaseline(nn.Module):
         if act.numel() and (act.min() < 0 or act.max() >= self.num_act_tokens):
             raise ValueError(f"act tokens must lie in [0, {self.num_act_tokens})")
         states, _ = self.rnn(self.embed(act))
+        return states
+
+    def readout(self, states: Tensor) -> Tensor:
+        """Obs-token logits for states ``(..., state_dim) -> (..., V_obs)``."""
         return self.head(states)
+
+    def forward(self, act: Tensor) -> Tensor:
+        """Logits ``(B, T, V_obs)`` for act ``(B, T)``; ``logits[:, t]`` follows ``act[:, t]``."""
+        return self.readout(self.scan_states(act))
 
 
 def build_model(kind: str, config: dict[str, Any]) -> nn.Module:

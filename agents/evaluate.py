@@ -82,13 +82,11 @@ def answer_hits(model: nn.Module, rollouts: Rollouts, device: torch.device) -> i
 def answer_logits(model: nn.Module, act: Tensor, steps: Tensor) -> Tensor:
     """Logits ``(B, V)`` at each row's answer step ``steps`` (``(B,)``).
 
-    The boolean RNN reads out only there: its readout at every position would hold
+    Only those states are read out: the boolean RNN's readout at every position would hold
     ``B·T·V·D`` floats, gigabytes for a chunk of long episodes.
     """
     rows = torch.arange(len(steps), device=act.device)
-    if isinstance(model, BooleanRNN):
-        return model.readout(model.scan_states(act)[rows, steps])
-    return model(act)[rows, steps]
+    return model.readout(model.scan_states(act)[rows, steps])
 
 
 def accuracy_at(

@@ -42,3 +42,12 @@ def test_bad_input_is_rejected():
         model(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="cell"):
         RecurrentBaseline("rnn", 5, 4, 8)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_scan_states_and_readout_compose_to_forward(cell):
+    model = RecurrentBaseline(cell, 5, 4, 8)
+    act = torch.randint(0, 5, (3, 7))
+    states = model.scan_states(act)
+    assert states.shape == (3, 7, 8)
+    torch.testing.assert_close(model.readout(states), model(act), rtol=0, atol=0)
