@@ -26,6 +26,7 @@ All methods expect entries within ``±PARAM_BOUND`` (the model guarantees it).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -85,14 +86,13 @@ def boolean_scan(
     _check_inputs(A, tokens, x0, resets, reset_state)
     if method == "auto":
         method = choose_method(A.device, tokens.shape[0], tokens.shape[1])
-    elif method in GPU_METHODS and A.device.type != "cuda" and not _interpreting():
+    elif method in GPU_METHODS and A.device.type != "cuda" and not interpreting():
         raise ValueError(f"scan method {method!r} needs a CUDA tensor, got one on {A.device}")
     return _resolve(method)(A, tokens, x0, resets=resets, reset_state=reset_state)
 
 
-def _interpreting() -> bool:
-    import os
-
+def interpreting() -> bool:
+    """Whether Triton kernels run under its CPU interpreter (``TRITON_INTERPRET=1``)."""
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 

@@ -26,13 +26,14 @@ the table of chunk products.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+
+from agents.ops.scan import interpreting
 
 
 @triton.jit
@@ -265,10 +266,6 @@ def _table_grad_kernel(
         tl.atomic_add(dtab_ptr + v * (BD * BD) + tile, acc * tab, mask=tmask)
 
 
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
 @dataclass(frozen=True)
 class LaunchConfig:
     """Rows per program and warps for the recurrent kernels."""
@@ -340,7 +337,7 @@ def scan_forward(
         BLOCK_R=cfg.block_rows,
         HAS_RESET=resets is not None,
         COLUMN_START=column_start,
-        FAST_RCP=not _interpreting(),
+        FAST_RCP=not interpreting(),
         num_warps=cfg.num_warps,
     )
     return out
@@ -393,7 +390,7 @@ def scan_backward(
         HAS_RESET=resets is not None,
         COLUMN_START=column_start,
         GRAD_AT_END=grad_at_end,
-        FAST_RCP=not _interpreting(),
+        FAST_RCP=not interpreting(),
         num_warps=cfg.num_warps,
     )
     return w, dx0, drs
@@ -449,7 +446,7 @@ def table_grad(
         HAS_RESET=resets is not None,
         COLUMN_START=column_start,
         BLOCK_P=block_p,
-        FAST_RCP=not _interpreting(),
+        FAST_RCP=not interpreting(),
         num_warps=8,
     )
     return dtab
