@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import popgym  # noqa: F401  (registers the popgym-* ids)
+from common import cpu_description
 
 import memgym
 
@@ -68,19 +68,8 @@ def tokens_per_second(env_id: str, batch_size: int) -> Callable[[], float]:
 
 
 def machine() -> str:
-    """CPU model and core count."""
-    model = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        model = names[0] if names else model
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = f"Python {platform.python_version()}, gymnasium {gym.__version__}"
-    return f"{model}, nproc = {cores}, {versions}"
+    """CPU model, core count and the versions that matter here."""
+    return f"{cpu_description()}, gymnasium {gym.__version__}"
 
 
 def measure(steps: int, repeats: int, batch_size: int) -> str:

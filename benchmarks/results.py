@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common import env_id
 
 from agents.baselines import MODEL_KINDS, build_model
 from agents.evaluate import evaluate
@@ -77,11 +78,6 @@ class Job:
     threads: int
     command: str
     resume: bool  # continue from the run's checkpoint if an earlier attempt was interrupted
-
-
-def env_id(preset: str) -> str:
-    """``RememberEasy`` → ``memgym/RememberEasy-v0``."""
-    return f"memgym/{preset}-v0"
 
 
 def run_job(job: Job, out: Path) -> dict[str, Any]:

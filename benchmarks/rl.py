@@ -24,8 +24,6 @@ import argparse
 import datetime
 import json
 import multiprocessing
-import os
-import platform
 import shutil
 import sys
 import time
@@ -35,6 +33,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from common import cpu_description, env_id
 
 import memgym
 from memgym.presets import PRESETS
@@ -56,11 +55,6 @@ PPO_KWARGS: dict[str, Any] = dict(n_steps=128, batch_size=256, learning_rate=3e-
 EXTRACTOR_PPO_KWARGS: dict[str, Any] = {**PPO_KWARGS, "batch_size": 128}
 BOOLEAN_KWARGS: dict[str, Any] = dict(state_dim=16, lr_scale=30.0)
 PREDICTOR_BATCH = 64
-
-
-def env_id(preset: str) -> str:
-    """Gymnasium id of a preset name such as ``RememberEasy``."""
-    return f"memgym/{preset}-v0"
 
 
 def max_length(preset: str) -> int:
@@ -281,12 +275,6 @@ def plot_curves(runs: list[dict[str, Any]], out: Path) -> list[Path]:
     return paths
 
 
-def machine() -> str:
-    """A one-line description of this machine."""
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def write_report(out: Path, command: str, write_docs: bool) -> None:
     """Write ``out/rl.md`` and the PNGs (and their copies in ``docs/`` with ``write_docs``)."""
     runs = load_runs(out)
@@ -297,7 +285,7 @@ def write_report(out: Path, command: str, write_docs: bool) -> None:
             "# RL benchmark: the boolean RNN in Stable-Baselines3",
             "",
             f"Command: `{command}`  ",
-            f"Machine: {machine()}, one thread per run  ",
+            f"Machine: {cpu_description()}, one thread per run  ",
             f"Date: {datetime.date.today().isoformat()}  ",
             f"Budget: {', '.join(f'{b:,}' for b in budgets)} env steps per run; greedy policy "
             f"evaluated on {EVAL_EPISODES} episodes at {N_EVALS} points.",
