@@ -8,6 +8,7 @@ multiplies the step of ``θ`` by ``k``.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
@@ -35,6 +36,23 @@ def scale_learning_rate(rnn: BooleanRNN, lr_scale: float) -> BooleanRNN:
         for name in ("A", "C", "x0"):
             parametrize.register_parametrization(rnn, name, _Scale(lr_scale))
     return rnn
+
+
+FEATURE_SCALE = 8.0
+"""Default ``feature_scale``: states span about ±30, and ``sigmoid(x)`` is flat beyond ±5, so
+without a scale the policy's gradient hardly reaches bits that have saturated. On RepeatEasy
+(3 seeds, 120k env steps) PPO with the extractor reached 0.98–1.0 with 8 and 0.92–0.98 with 1."""
+
+
+def truth_values(states: Tensor, feature_scale: float) -> Tensor:
+    """The plug-ins' features: soft truth values ``sigmoid(x / feature_scale)`` of the states."""
+    return torch.sigmoid(states / feature_scale)
+
+
+def check_feature_scale(feature_scale: float) -> None:
+    """Refuse a feature scale that is not positive."""
+    if not feature_scale > 0:
+        raise ValueError(f"feature_scale must be positive, got {feature_scale}")
 
 
 def state_encoder(

@@ -19,7 +19,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from agents.sb3._scale import state_encoder
+from agents.sb3._scale import FEATURE_SCALE, check_feature_scale, state_encoder, truth_values
 
 
 class TokenHistoryWrapper(gym.ObservationWrapper):
@@ -75,8 +75,8 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
     """
     Features of the boolean RNN's state after reading a token history.
 
-    Runs one scan over the padded history and returns ``sigmoid(x)`` of the state at the last
-    valid position: each feature is the soft truth value of one state bit.
+    Runs one scan over the padded history and returns ``sigmoid(x / feature_scale)`` of the
+    state at the last valid position: each feature is the soft truth value of one state bit.
 
     :param observation_space: The ``Dict`` space of :class:`TokenHistoryWrapper`
     :param state_dim: Number of state bits (the features' size)
@@ -85,6 +85,7 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
     :param scan: Scan method (see :func:`agents.ops.scan.boolean_scan`)
     :param lr_scale: How many times the learning rate the boolean parameters step (Adam); the
         default 30 is what made PPO learn RememberEasy and RepeatEasy (1 did not)
+    :param feature_scale: The states are divided by it before the sigmoid
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
         init_std: float = 1.0,
         scan: str = "auto",
         lr_scale: float = 30.0,
+        feature_scale: float = FEATURE_SCALE,
     ) -> None:
         if not isinstance(observation_space, spaces.Dict) or set(observation_space.spaces) != {
             "tokens",
@@ -104,7 +106,9 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
                 "BooleanRNNExtractor needs the Dict observation space of TokenHistoryWrapper, "
                 f"got {observation_space}"
             )
+        check_feature_scale(feature_scale)
         super().__init__(observation_space, features_dim=state_dim)
+        self.feature_scale = feature_scale
         num_tokens = int(observation_space["tokens"].high.max()) + 1
         self.rnn = state_encoder(
             num_tokens,
@@ -120,4 +124,5 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
         tokens = observations["tokens"].long()
         last = observations["length"].long().view(-1) - 1
         states = self.rnn.scan_states(tokens)
-        return th.sigmoid(states[th.arange(tokens.shape[0], device=tokens.device), last])
+        last_states = states[th.arange(tokens.shape[0], device=tokens.device), last]
+        return truth_values(last_states, self.feature_scale)

@@ -17,7 +17,7 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from agents.sb3._scale import state_encoder
+from agents.sb3._scale import FEATURE_SCALE, check_feature_scale, state_encoder, truth_values
 
 
 class BooleanRecurrentModule(nn.Module):
@@ -30,6 +30,7 @@ class BooleanRecurrentModule(nn.Module):
     :param init_std: Standard deviation of the initial parameters
     :param scan: Scan method (see :func:`agents.ops.scan.boolean_scan`)
     :param lr_scale: How many times the optimizer's learning rate the boolean parameters step
+    :param feature_scale: The states are divided by it before the sigmoid of the features
     """
 
     num_layers = 1
@@ -42,10 +43,13 @@ class BooleanRecurrentModule(nn.Module):
         init_std: float = 1.0,
         scan: str = "auto",
         lr_scale: float = 30.0,
+        feature_scale: float = FEATURE_SCALE,
     ) -> None:
         super().__init__()
+        check_feature_scale(feature_scale)
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self.feature_scale = feature_scale
         self.rnn = state_encoder(
             input_size,
             hidden_size,
@@ -77,7 +81,8 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
 
     Takes every argument of :class:`RecurrentActorCriticPolicy` except the LSTM ones; the actor
     and the critic each get a :class:`BooleanRecurrentModule` (or share one, as with
-    ``shared_lstm``). Its output features are the state bits' soft truth values ``sigmoid(x)``.
+    ``shared_lstm``). Its output features are the state bits' soft truth values
+    ``sigmoid(x / feature_scale)``.
     The observation space must be ``Discrete``: its one-hot features are read as token indices.
 
     :param observation_space: Observation space (``Discrete``)
@@ -89,6 +94,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
     :param scan: Scan method (see :func:`agents.ops.scan.boolean_scan`)
     :param lr_scale: How many times the learning rate the boolean parameters step (Adam); the
         default 30 is what made PPO learn RememberEasy and RepeatEasy (1 did not)
+    :param feature_scale: The states are divided by it before the sigmoid of the features
     :param kwargs: Further arguments of :class:`RecurrentActorCriticPolicy`
     """
 
@@ -102,6 +108,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
         init_std: float = 1.0,
         scan: str = "auto",
         lr_scale: float = 30.0,
+        feature_scale: float = FEATURE_SCALE,
         **kwargs: Any,
     ) -> None:
         if not isinstance(observation_space, spaces.Discrete):
@@ -117,6 +124,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
         self.init_std = init_std
         self.scan = scan
         self.lr_scale = lr_scale
+        self.feature_scale = feature_scale
         super().__init__(
             observation_space, action_space, lr_schedule, lstm_hidden_size=state_dim, **kwargs
         )
@@ -136,6 +144,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
             init_std=self.init_std,
             scan=self.scan,
             lr_scale=self.lr_scale,
+            feature_scale=self.feature_scale,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -146,6 +155,7 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
             init_std=self.init_std,
             scan=self.scan,
             lr_scale=self.lr_scale,
+            feature_scale=self.feature_scale,
             shared_lstm=self.shared_lstm,
             enable_critic_lstm=self.enable_critic_lstm,
         )
@@ -172,7 +182,8 @@ class BooleanRecurrentPolicy(RecurrentActorCriticPolicy):
         resets = episode_starts.reshape(n_seq, -1) > 0.5
         states, last = lstm(tokens, lstm_states[0][0], resets)
         last = last.unsqueeze(0)
-        return th.sigmoid(states).flatten(0, 1), (last, th.zeros_like(last))
+        features = truth_values(states, lstm.feature_scale)
+        return features.flatten(0, 1), (last, th.zeros_like(last))
 
     def predict(
         self,

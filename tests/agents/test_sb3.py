@@ -81,6 +81,28 @@ def test_non_discrete_observations_are_refused():
         BooleanRNNExtractor(box_env.observation_space)
 
 
+@pytest.mark.parametrize("feature_scale", [0.0, -1.0])
+def test_feature_scale_must_be_positive(feature_scale):
+    with pytest.raises(ValueError, match="feature_scale"):
+        BooleanRNNExtractor(history_env().observation_space, feature_scale=feature_scale)
+    with pytest.raises(ValueError, match="feature_scale"):
+        RecurrentPPO(
+            BooleanRecurrentPolicy, ENV_ID, policy_kwargs=dict(feature_scale=feature_scale)
+        )
+
+
+def test_recurrent_features_are_scaled_truth_values():
+    policy = recurrent_model().policy
+    obs = th.zeros(6, policy.features_dim)
+    obs[th.arange(6), th.tensor([0, 3, 1, 1, 2, 0])] = 1
+    state = policy.lstm_actor.rnn.x0.detach().expand(1, 2, -1).contiguous()
+    features, _ = policy._process_sequence(
+        obs, (state, th.zeros_like(state)), th.zeros(6), policy.lstm_actor
+    )
+    states = policy.lstm_actor.rnn.scan_states(th.tensor([[0, 3, 1], [1, 2, 0]]), state[0])
+    assert th.allclose(features, th.sigmoid(states / policy.feature_scale).flatten(0, 1))
+
+
 @pytest.mark.parametrize("algo", [PPO, A2C, DQN])
 def test_extractor_trains_with_any_algorithm(algo, tmp_path):
     kwargs = dict(learning_starts=64, buffer_size=1000) if algo is DQN else dict(n_steps=64)
@@ -110,7 +132,7 @@ def test_extractor_reads_the_last_valid_state():
     features = extractor({"tokens": tokens.float(), "length": length.float()})
     states = extractor.rnn.scan_states(tokens)
     for row in range(4):
-        expected = th.sigmoid(states[row, length[row, 0] - 1])
+        expected = th.sigmoid(states[row, length[row, 0] - 1] / extractor.feature_scale)
         assert th.allclose(features[row], expected)
 
 
