@@ -285,12 +285,11 @@ def rl_section(rl_doc: Path) -> list[str]:
     if not rl_doc.exists():
         return []
     table = [line for line in rl_doc.read_text().splitlines() if line.startswith("|")]
-    command = next((line for line in rl_doc.read_text().splitlines() if "`python" in line), "")
     return [
         "",
         "## Reinforcement learning with Stable-Baselines3",
         "",
-        "From [rl.md](rl.md), which has the learning curves and the settings. " + command.strip(),
+        "From [rl.md](rl.md), which has the commands, the learning curves and the settings.",
         "",
         *table,
     ]

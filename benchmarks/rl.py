@@ -204,11 +204,12 @@ def run_predictor(preset: str, seed: int, budget: int) -> dict[str, Any]:
     return dict(curve=curve, env_steps=env_steps, seconds=curve[-1]["seconds"])
 
 
-def run(job: tuple[str, str, int, int, str]) -> str:
-    """One run, single-threaded; writes its JSON and returns the path."""
+def run(job: tuple[str, str, int, int, str, str]) -> str:
+    """One run, single-threaded; writes its JSON (with the command that asked for it) and
+    returns the path."""
     import torch
 
-    algo, preset, seed, budget, out = job
+    algo, preset, seed, budget, out, command = job
     path = Path(out) / "runs" / f"{preset}-{algo}-{seed}.json"
     if path.exists():
         return str(path)
@@ -226,6 +227,7 @@ def run(job: tuple[str, str, int, int, str]) -> str:
         preset=preset,
         seed=seed,
         budget=budget,
+        command=command,
         mean_return=final["mean_return"],
         success=final["success"],
         steps_to_target=reached[0] if reached else None,
@@ -308,16 +310,20 @@ def plot_curves(runs: list[dict[str, Any]], out: Path) -> list[Path]:
     return paths
 
 
-def write_report(out: Path, command: str, write_docs: bool) -> None:
+def write_report(out: Path, write_docs: bool) -> None:
     """Write ``out/rl.md`` and the PNGs (and their copies in ``docs/`` with ``write_docs``)."""
     runs = load_runs(out)
     pngs = plot_curves(runs, out)
     budgets = sorted({r["budget"] for r in runs})
+    commands = dict.fromkeys(r["command"] for r in runs)  # distinct, in the runs' order
     text = "\n".join(
         [
             "# RL benchmark: the boolean RNN in Stable-Baselines3",
             "",
-            f"Command: `{command}`  ",
+            "Commands (each run's JSON names its own):",
+            "",
+            *[f"- `{command}`" for command in commands],
+            "",
             f"Machine: {cpu_description()}, one thread per run  ",
             f"Date: {datetime.date.today().isoformat()}  ",
             f"Budget: {', '.join(f'{b:,}' for b in budgets)} env steps per run; greedy policy "
@@ -349,15 +355,16 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=list(PRESET_NAMES), choices=PRESET_NAMES)
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
-    parser.add_argument("--budget", type=int, default=80_000, help="env steps per run")
+    parser.add_argument("--budget", type=int, default=120_000, help="env steps per run")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     parser.add_argument("--out", default="runs/rl", help="output folder")
     parser.add_argument("--write-docs", action="store_true", help="also write docs/rl.md")
     args = parser.parse_args()
 
     out = Path(args.out)
+    command = "python benchmarks/rl.py " + " ".join(sys.argv[1:])
     jobs = [
-        (algo, preset, seed, args.budget, str(out))
+        (algo, preset, seed, args.budget, str(out), command)
         for preset in args.presets
         for seed in range(args.seeds)
         for algo in args.algos
@@ -370,7 +377,7 @@ def main() -> None:
     else:
         for job in jobs:
             run(job)
-    write_report(out, "python benchmarks/rl.py " + " ".join(sys.argv[1:]), args.write_docs)
+    write_report(out, args.write_docs)
     print((out / "rl.md").read_text())
 
 
