@@ -35,10 +35,12 @@ DEMO_CONFIGS: dict[str, TrainConfig] = {
         loss="first_error_sign",
         init_shift=16.0,
     ),
-    "memgym/RepeatEasy-v0": TrainConfig(env_id="memgym/RepeatEasy-v0", state_dim=32, steps=6000),
+    "memgym/RepeatEasy-v0": TrainConfig(
+        env_id="memgym/RepeatEasy-v0", state_dim=32, steps=25000, harden_steps=15000
+    ),
 }
 """Settings of ``memgym demo`` per Easy preset (each reaches 100% held-out answers at 1× length
-on the CPU; only RememberEasy's thresholded automaton verifies so far)."""
+on the CPU; the thresholded automata of RememberEasy and, after hardening, RepeatEasy verify)."""
 
 DEFAULT_DEMO = "memgym/RememberEasy-v0"
 
@@ -81,6 +83,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         device=args.device,
         stop_after_perfect=args.stop_after_perfect,
+        harden_steps=args.harden_steps,
+        harden_noise=args.harden_noise,
     )
     out = Path(args.out or run_name(config))
     result = train(config, out_dir=out, resume=args.resume)
@@ -91,6 +95,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         else f"held-out answers {100 * result.eval_accuracy[-1]:.2f}% (never 100%)"
     )
     print(f"{reached}; trained {len(result.loss)} steps in {result.seconds:.1f} s")
+    if result.harden_from is not None:
+        print(f"hardened from step {result.harden_from} to {len(result.loss)}")
     print(f"checkpoint: {out / CHECKPOINT_DIR}")
 
 
@@ -143,7 +149,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"training the boolean RNN on {config.env_id} (state {config.state_dim}, CPU)")
     started = time.perf_counter()
     result = train(config, out_dir=out)
-    print(f"trained {len(result.loss)} steps in {result.seconds:.1f} s")
+    hardened = f" (hardened from step {result.harden_from})" if result.harden_from else ""
+    print(f"trained {len(result.loss)} steps{hardened} in {result.seconds:.1f} s")
     accuracy = evaluate(result.model, config.env_id, factors=(1, 10), device="cpu")
     print(accuracy.summary())
     report, path = extract_and_verify(out / CHECKPOINT_DIR, None)
@@ -184,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--curriculum", type=int, default=0, metavar="STEPS", help="widen n_max over STEPS"
     )
     p.add_argument("--stop-after-perfect", type=int, default=0, metavar="EVALS")
+    p.add_argument(
+        "--harden-steps",
+        type=int,
+        default=defaults.harden_steps,
+        metavar="STEPS",
+        help="after the first 100%% eval, harden the boolean RNN for STEPS steps, then stop",
+    )
+    p.add_argument(
+        "--harden-noise", type=float, default=defaults.harden_noise, help="hardening's row noise σ"
+    )
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--out", help="output folder (default runs/<env>-<model>-s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")

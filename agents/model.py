@@ -4,7 +4,8 @@
 
 The parameters are the real matrices ``A`` (one per act token), ``C`` and the initial state
 ``x0``; there is nothing else. Each enters through :func:`bound_parameter` (keeping its sign,
-its boolean value), after an optional Gaussian sample ``θ + σ·ε`` in training mode.
+its boolean value), after an optional Gaussian sample ``θ + σ·ε`` in training mode; training
+may also shift each row by a shared Gaussian draw (``row_noise``, see :func:`shift_rows`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from agents.ops.boolean import bool_matvec, bound_parameter
+from agents.ops.boolean import bool_matvec, bound_parameter, shift_rows
 from agents.ops.scan import METHODS, boolean_scan
 
 # Means of the initial A: near the identity (see BooleanRNN).
@@ -43,6 +44,7 @@ class BooleanRNN(nn.Module):
         param_noise: float = 0.0,
         init_std: float = 1.0,
         scan: str = "auto",
+        row_noise: float = 0.0,
     ) -> None:
         super().__init__()
         if min(num_act_tokens, num_obs_tokens) < 1 or state_dim < 2:
@@ -56,6 +58,7 @@ class BooleanRNN(nn.Module):
         self.num_obs_tokens = num_obs_tokens
         self.state_dim = state_dim
         self.param_noise = param_noise
+        self.row_noise = row_noise
         self.init_std = init_std
         self.scan = scan
         D, s = state_dim, init_std
@@ -77,14 +80,20 @@ class BooleanRNN(nn.Module):
             "param_noise": self.param_noise,
             "init_std": self.init_std,
             "scan": self.scan,
+            "row_noise": self.row_noise,
         }
 
     def effective_parameters(self, noisy: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-        """Bounded ``(A, C, x0)``; with ``noisy``, one fresh Gaussian sample of each (σ = noise)."""
+        """Bounded ``(A, C, x0)``. With ``noisy``, one fresh sample of each: Gaussian noise of
+        σ = ``param_noise`` on every entry before bounding, then a shift of σ = ``row_noise``
+        shared by each row of every ``A_i``, of ``C`` and by all of ``x0`` (:func:`shift_rows`)."""
         params = (self.A, self.C, self.x0)
         if noisy and self.param_noise > 0:
             params = tuple(p + self.param_noise * torch.randn_like(p) for p in params)
-        return tuple(bound_parameter(p) for p in params)
+        params = tuple(bound_parameter(p) for p in params)
+        if noisy and self.row_noise > 0:
+            params = tuple(shift_rows(p, self.row_noise) for p in params)
+        return params
 
     def boolean_parameters(self) -> tuple[Tensor, Tensor, Tensor]:
         """The thresholded automaton: ``(A > 0, C > 0, x0 > 0)`` as bool tensors (the means)."""

@@ -5,6 +5,15 @@ One readable loop for every model kind (the boolean RNN, GRU, LSTM): draw a batc
 resumes exactly), predict every ``target[:, t]`` from ``act[:, :t+1]``, take an Adam step on the
 first-error loss or plain cross-entropy, and now and then measure answer accuracy on a fixed
 held-out batch and write a checkpoint.
+
+Hardening (``harden_steps > 0``, boolean RNN only): once the held-out batch is first answered
+100% right, or ``harden_steps`` before the end of the budget at the latest, training goes on for
+``harden_steps`` steps with the sign loss while a row noise
+(:func:`agents.ops.boolean.shift_rows`) ramps up from 0 to ``harden_noise``; then the run stops.
+A soft model that is right by magnitudes or by many weak terms adding up is not right under
+that noise, so it moves to sparse rows with large margins, which is what thresholding keeps: on
+RepeatEasy the thresholded automaton went from about 25% of answers to verifying exactly, and
+runs stuck below 100% got out of their plateau.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from memgym import Rollouts, batch_rollouts, memgym_task
 
 LOSSES = ("first_error", "first_error_sign", "ce")
 TRAIN_STREAM, HELDOUT_STREAM = 0, 1
+HARDEN_RAMP = 0.7
+"""Fraction of the hardening steps over which the row noise ramps up (then it stays)."""
 
 
 @dataclass
@@ -51,7 +62,9 @@ class TrainConfig:
     device: str = "cpu"
     eval_interval: int = 50
     eval_episodes: int = 1000
-    stop_after_perfect: int = 0  # > 0: stop once this many evals in a row were 100%
+    stop_after_perfect: int = 0  # > 0: stop once this many evals in a row were 100% (no hardening)
+    harden_steps: int = 0  # > 0: steps of hardening at the end of the run (see module doc)
+    harden_noise: float = 8.0  # σ of the row noise that hardening ramps up to
     checkpoint_interval: int = 500
 
     def __post_init__(self) -> None:
@@ -61,6 +74,10 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if min(self.steps, self.batch_size, self.state_dim, self.eval_interval) < 1:
             raise ValueError("steps, batch_size, state_dim and eval_interval must be positive")
+        if self.harden_steps < 0 or self.harden_noise < 0:
+            raise ValueError("harden_steps and harden_noise must not be negative")
+        if self.harden_steps > 0 and self.model != "boolean":
+            raise ValueError(f"hardening is for the boolean RNN, not {self.model!r}")
 
 
 @dataclass
@@ -76,6 +93,7 @@ class TrainResult:
     steps_to_perfect: int | None  # first step count with 100% held-out answer accuracy
     seconds_to_perfect: float | None  # training wall-clock time when that happened
     seconds: float  # total training wall-clock time (over resumes too)
+    harden_from: int | None = None  # step at which hardening began (None: it did not)
 
 
 def first_error_loss(
@@ -257,9 +275,11 @@ def train(
         "seconds_to_perfect": None,
         "seconds": 0.0,
         "perfect_streak": 0,
+        "harden_from": None,
     }
     if resume and checkpoint is not None and checkpoint.exists():
         state = restore_training(checkpoint, model, optimizer, config=dataclasses.asdict(config))
+        state.setdefault("harden_from", None)  # checkpoints from before hardening existed
 
     def save() -> None:
         if checkpoint is not None:
@@ -277,10 +297,17 @@ def train(
             **curriculum_kwargs(config, step),
         )
         act, target, mask = to_tensors(batch, device)
+        latest_start = config.steps - config.harden_steps  # the latest start that fits
+        if config.harden_steps > 0 and state["harden_from"] is None and step >= latest_start:
+            state["harden_from"] = step
+        hardening = state["harden_from"] is not None
+        if hardening:
+            ramp = (step - state["harden_from"]) / (HARDEN_RAMP * config.harden_steps)
+            model.row_noise = config.harden_noise * min(1.0, ramp)
         model.train()
         logits = model(act)
         wrong = misses(logits, target) if config.model == "boolean" else None
-        loss = loss_fn(logits, target, mask, wrong)
+        loss = (first_error_sign_loss if hardening else loss_fn)(logits, target, mask, wrong)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -298,11 +325,16 @@ def train(
             if accuracy == 1.0 and state["steps_to_perfect"] is None:
                 state["steps_to_perfect"] = state["step"]
                 state["seconds_to_perfect"] = time.perf_counter() - started
+                if config.harden_steps > 0 and state["harden_from"] is None:
+                    state["harden_from"] = state["step"]
             bar.set_postfix(loss=f"{loss.item():.4f}", heldout=f"{accuracy:.4f}")
         state["seconds"] = time.perf_counter() - started
         if checkpoint is not None and state["step"] % config.checkpoint_interval == 0:
             save()
-        if 0 < config.stop_after_perfect <= state["perfect_streak"]:
+        if state["harden_from"] is not None:
+            if state["step"] >= state["harden_from"] + config.harden_steps:
+                break
+        elif 0 < config.stop_after_perfect <= state["perfect_streak"]:
             break
     bar.close()
     model.eval()
@@ -317,4 +349,5 @@ def train(
         steps_to_perfect=state["steps_to_perfect"],
         seconds_to_perfect=state["seconds_to_perfect"],
         seconds=state["seconds"],
+        harden_from=state["harden_from"],
     )

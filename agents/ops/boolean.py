@@ -52,3 +52,16 @@ def bool_matvec(a: Tensor, x: Tensor) -> Tensor:
 def bound_parameter(theta: Tensor) -> Tensor:
     """Map a free parameter into ``(-PARAM_BOUND, PARAM_BOUND)``, keeping its sign."""
     return PARAM_BOUND * torch.tanh(theta / PARAM_BOUND)
+
+
+def shift_rows(values: Tensor, sigma: float) -> Tensor:
+    """Add one ``N(0, sigma²)`` draw to each row (the last axis shares it), then clip into
+    ``±PARAM_BOUND``.
+
+    Every term of a row's soft OR moves together, so a value that sits near 0 because many weak
+    terms add up, or a magnitude that carries information, is no longer reliable, while a
+    sparse row whose entries sit far from 0 keeps its signs. Independent noise per entry does
+    not do this: it averages out inside the log-sum.
+    """
+    shift = sigma * torch.randn(*values.shape[:-1], 1, dtype=values.dtype, device=values.device)
+    return (values + shift).clamp(-PARAM_BOUND, PARAM_BOUND)

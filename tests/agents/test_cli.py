@@ -43,6 +43,16 @@ def test_train_eval_extract(tmp_path, capsys):
     assert "verified" in capsys.readouterr().out and png.exists()
 
 
+def test_train_hardens_after_the_first_perfect_eval(tmp_path, capsys):
+    out = str(tmp_path / "hard")
+    args = ["train", "memgym/RememberEasy-v0", "--batch-size", "32", "--out", out]
+    main([*args, "--steps", "2000", "--harden-steps", "30", "--harden-noise", "4"])
+    printed = capsys.readouterr().out
+    assert "hardened from step" in printed and "100% held-out answers" in printed
+    with pytest.raises(ValueError, match="harden_noise"):  # a resume must keep the settings
+        main([*args, "--steps", "2000", "--harden-steps", "30", "--resume"])
+
+
 def test_train_with_env_kwargs_and_baseline(tmp_path, capsys):
     out = tmp_path / "gru"
     args = ["train", "memgym/Remember-v0", "--env-kwarg", "num_cards=2", "--env-kwarg"]

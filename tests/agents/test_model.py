@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from agents import BooleanRNN
-from agents.ops import bool_matvec, bound_parameter
+from agents.ops import PARAM_BOUND, bool_matvec, bound_parameter
 
 
 @pytest.fixture
@@ -80,6 +80,19 @@ def test_noise_only_in_training_and_reproducible(model):
     assert not torch.equal(first, model(act))
     model.param_noise = 0.0
     assert torch.equal(model(act), model.eval()(act))
+
+
+def test_row_noise_shifts_whole_rows_in_training_only(model):
+    model.param_noise, model.row_noise = 0.0, 3.0
+    clean = model.effective_parameters()
+    assert all(torch.equal(a, b) for a, b in zip(clean, model.effective_parameters(), strict=True))
+    noisy = model.effective_parameters(noisy=True)
+    for before, after in zip(clean, noisy, strict=True):
+        inside = before.abs() < PARAM_BOUND - 20  # far from the clip
+        shift = after - before
+        row_shift = shift[..., :1].expand_as(shift)
+        assert torch.allclose(shift[inside], row_shift[inside])
+        assert shift.abs().max() > 0
 
 
 def test_config_rebuilds(model):

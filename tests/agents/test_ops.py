@@ -8,6 +8,7 @@ from agents.ops import (
     bool_matmul,
     bool_matvec,
     bound_parameter,
+    shift_rows,
     soft_and,
     soft_not,
     soft_or,
@@ -81,3 +82,15 @@ def test_inner_size_mismatch_raises():
         bool_matmul(torch.zeros(2, 3), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="inner sizes differ"):
         bool_matvec(torch.zeros(2, 3), torch.zeros(2))
+
+
+def test_shift_rows_moves_each_row_by_one_shared_draw():
+    values = _randn(3, 5, 8, scale=2.0).detach()
+    torch.manual_seed(0)
+    shifted = shift_rows(values, 4.0)
+    shift = shifted - values
+    torch.testing.assert_close(shift, shift[..., :1].expand_as(shift))  # one draw per row
+    assert shift[..., 0].std() > 1.0  # and the rows differ
+    clipped = shift_rows(torch.full((2, 4), PARAM_BOUND - 0.1, dtype=torch.float64), 50.0)
+    assert clipped.abs().max() <= PARAM_BOUND
+    assert torch.equal(shift_rows(values, 0.0), values)

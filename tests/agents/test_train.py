@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 
 import pytest
 import torch
 
+import agents.train
 from agents.train import (
     TrainConfig,
     curriculum_kwargs,
@@ -17,6 +20,7 @@ from agents.train import (
     misses,
     train,
 )
+from memgym import batch_rollouts
 
 torch.set_num_threads(1)  # these models are tiny: one thread is fastest
 
@@ -101,6 +105,10 @@ def test_bad_config_is_rejected():
         TrainConfig(loss="mse")
     with pytest.raises(ValueError, match="model"):
         TrainConfig(model="transformer")
+    with pytest.raises(ValueError, match="negative"):
+        TrainConfig(harden_steps=-1)
+    with pytest.raises(ValueError, match="boolean RNN"):
+        TrainConfig(model="lstm", harden_steps=10)
 
 
 def test_small_run_reaches_100_percent():
@@ -111,6 +119,55 @@ def test_small_run_reaches_100_percent():
     assert result.steps_to_perfect is not None and result.steps_to_perfect <= 1000
     assert result.eval_accuracy[-1] == 1.0
     assert len(result.loss) == len(result.accuracy) and all(map(math.isfinite, result.loss))
+
+
+HARDEN = TrainConfig(
+    steps=2000, batch_size=32, eval_interval=20, eval_episodes=200, harden_steps=40
+)
+
+
+def test_hardening_starts_at_the_first_perfect_eval_and_ends_the_run():
+    result = train(HARDEN, progress=False)
+    assert result.harden_from is not None and result.harden_from == result.steps_to_perfect
+    assert len(result.loss) == result.harden_from + HARDEN.harden_steps
+    assert result.model.row_noise == HARDEN.harden_noise  # the ramp ended at full noise
+    plain = train(
+        dataclasses.replace(HARDEN, harden_steps=0, steps=len(result.loss)), progress=False
+    )
+    assert plain.loss[: result.harden_from] == result.loss[: result.harden_from]
+    assert plain.loss[result.harden_from :] != result.loss[result.harden_from :]
+
+
+def test_hardening_takes_the_end_of_the_budget_when_100_percent_comes_late():
+    config = dataclasses.replace(HARDEN, steps=30, eval_interval=10, harden_steps=10)
+    result = train(config, progress=False)
+    assert result.steps_to_perfect is None
+    assert result.harden_from == 20 and len(result.loss) == 30
+    # 100% (at step 260 without hardening) comes after hardening began: hardening goes on
+    config = dataclasses.replace(HARDEN, steps=1200, harden_steps=1000)
+    result = train(config, progress=False)
+    assert result.harden_from == 200 < result.steps_to_perfect and len(result.loss) == 1200
+
+
+def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypatch):
+    config = dataclasses.replace(HARDEN, checkpoint_interval=10)
+    whole = train(config, progress=False)
+    stop = whole.harden_from + config.harden_steps // 2 + 5  # after a checkpoint in hardening
+    drawn = itertools.count()
+
+    def interrupted(env_id, batch_size, *args, **kwargs):
+        if batch_size == config.batch_size and next(drawn) == stop:
+            raise KeyboardInterrupt  # the process dies while drawing a training batch
+        return batch_rollouts(env_id, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(agents.train, "batch_rollouts", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, out_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    resumed = train(config, out_dir=tmp_path, resume=True, progress=False)
+    assert resumed.harden_from == whole.harden_from and resumed.loss == whole.loss
+    state = resumed.model.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in whole.model.state_dict().items())
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
