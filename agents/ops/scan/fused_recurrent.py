@@ -49,6 +49,19 @@ def rcp(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def _row_block(R, idx_div, D: tl.constexpr, BD: tl.constexpr, BLOCK_R: tl.constexpr):
+    """The rows of this program (``BLOCK_R`` state rows, ``idx_div`` rows per sequence), their
+    masks and sequences, and the offsets of a padded ``BD``-wide state and ``BD×BD`` tile."""
+    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    rmask = rows < R
+    offs = tl.arange(0, BD)
+    dmask = offs < D
+    m2 = rmask[:, None] & dmask[None, :]
+    tile = offs[:, None] * BD + offs[None, :]
+    return rows, rmask, rows.to(tl.int64), (rows // idx_div).to(tl.int64), offs, dmask, m2, tile
+
+
+@triton.jit
 def _scan_fwd_kernel(
     tab_ptr,
     idx_ptr,
@@ -66,15 +79,7 @@ def _scan_fwd_kernel(
     COLUMN_START: tl.constexpr,
     FAST_RCP: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    rows = pid * BLOCK_R + tl.arange(0, BLOCK_R)
-    rmask = rows < R
-    rows64 = rows.to(tl.int64)
-    seq = (rows // idx_div).to(tl.int64)
-    offs = tl.arange(0, BD)
-    dmask = offs < D
-    m2 = rmask[:, None] & dmask[None, :]
-    tile = offs[:, None] * BD + offs[None, :]
+    rows, rmask, rows64, seq, offs, dmask, m2, tile = _row_block(R, idx_div, D, BD, BLOCK_R)
     if COLUMN_START:
         col = rows % idx_div
         ex = tl.full((BLOCK_R, BD), 1.0, tl.float32)
@@ -132,15 +137,7 @@ def _scan_bwd_kernel(
     GRAD_AT_END: tl.constexpr,
     FAST_RCP: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    rows = pid * BLOCK_R + tl.arange(0, BLOCK_R)
-    rmask = rows < R
-    rows64 = rows.to(tl.int64)
-    seq = (rows // idx_div).to(tl.int64)
-    offs = tl.arange(0, BD)
-    dmask = offs < D
-    m2 = rmask[:, None] & dmask[None, :]
-    tile = offs[:, None] * BD + offs[None, :]
+    _, rmask, rows64, seq, offs, dmask, m2, tile = _row_block(R, idx_div, D, BD, BLOCK_R)
     vec = rows64[:, None] * D + offs[None, :]
     if not COLUMN_START:
         x0 = tl.load(x0_ptr + vec, mask=m2, other=0.0)
