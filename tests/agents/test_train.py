@@ -10,11 +10,13 @@ import pytest
 import torch
 
 import agents.train
+from agents.ops import bound_parameter
 from agents.train import (
     TrainConfig,
     curriculum_kwargs,
     first_error_loss,
     first_error_sign_loss,
+    keep_prior,
     make_model,
     masked_ce_loss,
     misses,
@@ -75,6 +77,19 @@ def test_shift_init_seeds_the_cyclic_shift():
     assert delta.abs().max() == 0
 
 
+def test_keep_prior_is_zero_only_for_keep_every_bit_with_margin():
+    model = make_model(TrainConfig(state_dim=8))
+    margin = math.log(8) + 2
+    with torch.no_grad():
+        model.A.copy_(torch.full_like(model.A, -3 * margin) + 6 * margin * torch.eye(8))
+    assert keep_prior(model) == 0
+    with torch.no_grad():
+        model.A[0, 1, 2] = 0.0  # an off-diagonal entry at 0: costs about the margin
+        model.A[2, 3, 3] = margin - 1  # a diagonal entry short of the margin
+    short = margin - bound_parameter(torch.tensor(margin - 1)).item()  # about 1
+    assert keep_prior(model).item() == pytest.approx(margin + short, rel=1e-5)
+
+
 def test_masked_ce_ignores_padding():
     target = torch.tensor([[0, 1]])
     logits = _logits([[0, 2]])
@@ -107,6 +122,8 @@ def test_bad_config_is_rejected():
         TrainConfig(model="transformer")
     with pytest.raises(ValueError, match="negative"):
         TrainConfig(harden_steps=-1)
+    with pytest.raises(ValueError, match="negative"):
+        TrainConfig(harden_prior=-0.1)
     with pytest.raises(ValueError, match="boolean RNN"):
         TrainConfig(model="lstm", harden_steps=10)
 
