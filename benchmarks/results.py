@@ -245,7 +245,8 @@ def render(out: Path, docs: Path) -> None:
         "whether the automaton extracted by thresholding verified exactly (every valid",
         "episode up to the length where that is feasible, and 100,000 random episodes at",
         "10× length). GRU and LSTM use the same state size and step budget. The boolean RNN",
-        "hardens after its first 100% (see `agents.train`) and stops when that ends.",
+        f"hardens for {HARDEN_STEPS:,} steps from its first 100%, or over the last",
+        f"{HARDEN_STEPS:,} steps of the budget (see `agents.train`), and stops when that ends.",
         "Rendered by `benchmarks/results.py` from the JSONs of each run.",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
