@@ -15,7 +15,8 @@ that noise, so it moves to sparse rows with large margins, which is what thresho
 RepeatEasy the thresholded automaton went from about 25% of answers to verifying exactly, and
 runs stuck below 100% got out of their plateau. ``harden_prior`` adds :func:`keep_prior`, which
 pulls every transition the data does not ask for back to "keep": a counter then also keeps its
-count over zeros it never saw in training (CountEasy at 10× length: 89% → 100% of answers).
+count over zeros it never saw in training (CountEasy at 10× length: the automaton's answers went
+from 89% to 100%).
 """
 
 from __future__ import annotations
