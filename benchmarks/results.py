@@ -58,7 +58,7 @@ HARDEN_STEPS = 15000
 COUNT_SETTINGS: dict[str, Any] = {
     "loss": "first_error_sign",
     "init_shift": 16.0,
-    "harden_prior": 1e-3,
+    "harden_prior": 3e-4,
 }
 BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
     f"Count{level}": COUNT_SETTINGS for level in ("Easy", "Medium", "Hard")
