@@ -21,7 +21,7 @@ from agents.baselines import MODEL_KINDS
 from agents.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from agents.evaluate import evaluate
 from agents.extract import Automaton, draw, verify
-from agents.train import LOSSES, TrainConfig, train
+from agents.train import COUNTER_SETTINGS, LOSSES, TrainConfig, train
 from memgym import batch_rollouts
 
 DEMO_CONFIGS: dict[str, TrainConfig] = {
@@ -32,10 +32,8 @@ DEMO_CONFIGS: dict[str, TrainConfig] = {
         env_id="memgym/CountEasy-v0",
         state_dim=32,
         steps=25000,
-        loss="first_error_sign",
-        init_shift=16.0,
         harden_steps=15000,
-        harden_prior=3e-4,
+        **COUNTER_SETTINGS,
     ),
     "memgym/RepeatEasy-v0": TrainConfig(
         env_id="memgym/RepeatEasy-v0", state_dim=32, steps=25000, harden_steps=15000

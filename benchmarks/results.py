@@ -36,7 +36,14 @@ from common import env_id
 from agents.baselines import MODEL_KINDS, build_model
 from agents.evaluate import evaluate
 from agents.extract import Automaton, verify
-from agents.train import TrainConfig, batch_seed, masked_ce_loss, to_tensors, train
+from agents.train import (
+    COUNTER_SETTINGS,
+    TrainConfig,
+    batch_seed,
+    masked_ce_loss,
+    to_tensors,
+    train,
+)
 from memgym import PRESETS, batch_rollouts
 
 STATE_DIMS = {
@@ -55,16 +62,10 @@ STATE_DIMS = {
 HARDEN_STEPS = 15000
 """Hardening steps of the boolean RNN after its first 100% held-out eval (``agents.train``)."""
 
-COUNT_SETTINGS: dict[str, Any] = {
-    "loss": "first_error_sign",
-    "init_shift": 16.0,
-    "harden_prior": 3e-4,
-}
 BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
-    f"Count{level}": COUNT_SETTINGS for level in ("Easy", "Medium", "Hard")
+    f"Count{level}": COUNTER_SETTINGS for level in ("Easy", "Medium", "Hard")
 }
-"""TrainConfig settings of the boolean RNN that differ from the defaults, per preset (a unary
-counter needs the sign loss, the shift init and the keep prior; see docs/results-notes.md)."""
+"""TrainConfig settings of the boolean RNN that differ from the defaults, per preset."""
 
 BASELINE_LR = 0.01
 """Adam learning rate of GRU and LSTM (at the boolean RNN's 0.1 both often failed to learn)."""
