@@ -1,10 +1,12 @@
-"""What the benchmark scripts share: preset ids and a description of the machine."""
+"""What the benchmark scripts share: preset ids, run records, a description of the machine."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 
 def env_id(preset: str) -> str:
@@ -25,3 +27,20 @@ def cpu_description() -> str:
         model = names[0] if names else model
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{model}, nproc = {cores}, Python {platform.python_version()}"
+
+
+def merge_records(kept: Path, fresh: Path, drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The run records (``*.json``) kept in ``kept``, each replaced by the one of the same name
+    in ``fresh`` if there is one; all of them are written back to ``kept`` less the keys in
+    ``drop``. Committing ``kept`` lets a later run on another machine replace only its own
+    rows of a table."""
+    records: dict[str, dict[str, Any]] = {}
+    for folder in (kept, fresh):
+        for path in sorted(folder.glob("*.json")):
+            records[path.name] = json.loads(path.read_text())
+    kept.mkdir(parents=True, exist_ok=True)
+    for name, record in records.items():
+        for key in drop:
+            record.pop(key, None)
+        (kept / name).write_text(json.dumps(record, indent=1) + "\n")
+    return [records[name] for name in sorted(records)]

@@ -7,8 +7,10 @@ verifies the boolean automaton (``agents.extract``), and writes one JSON per run
 learning curves ``curves-*.png`` (in ``OUT/docs/``, or ``--docs DIR``) are rendered from
 every JSON found, so rows made in different invocations (CPU rows here, GPU rows there)
 merge; a run whose JSON exists is skipped unless ``--force``, and an interrupted run resumes
-from its checkpoint (``--force`` starts it over). The repository's
-``docs/results-notes.md`` (what was tried), if present, is appended to the table.
+from its checkpoint (``--force`` starts it over). Rendering also keeps each run's record,
+less its per-step losses, under ``DOCS/runs/`` and reads those back, so the committed docs
+hold every row's data and a later run on another machine replaces only its own rows. The
+repository's ``docs/results-notes.md`` (what was tried), if present, is appended to the table.
 
     python benchmarks/results.py --presets RememberEasy CountEasy RepeatEasy --jobs 2
     python benchmarks/results.py --presets RememberHard --device cuda --steps 20000
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import env_id
+from common import env_id, merge_records
 
 from agents.baselines import MODEL_KINDS, build_model
 from agents.evaluate import evaluate
@@ -231,10 +233,11 @@ def percent(value: float | None) -> str:
 
 
 def render(out: Path, docs: Path) -> None:
-    """Write ``docs/results.md`` and the learning-curve PNGs from every JSON under ``out``."""
-    runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    """Write ``docs/results.md`` and the learning-curve PNGs from every run record: those
+    kept in ``docs/runs`` and those under ``out/runs``, which replace them (the per-step
+    losses are not kept)."""
     by_preset: dict[str, dict[str, dict[str, Any]]] = {}
-    for run in runs:
+    for run in merge_records(docs / "runs", out / "runs", drop=("loss",)):
         by_preset.setdefault(run["preset"], {})[run["model"]] = run
     order = [p.removeprefix("memgym/").removesuffix("-v0") for p in PRESETS]
     lines = [
@@ -248,7 +251,7 @@ def render(out: Path, docs: Path) -> None:
         "10× length). GRU and LSTM use the same state size and step budget. The boolean RNN",
         f"hardens for {HARDEN_STEPS:,} steps from its first 100%, or over the last",
         f"{HARDEN_STEPS:,} steps of the budget (see `agents.train`), and stops when that ends.",
-        "Rendered by `benchmarks/results.py` from the JSONs of each run.",
+        "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
         "| automaton | device | command |",

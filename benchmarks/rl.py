@@ -12,7 +12,9 @@ evaluating the greedy policy at regular points. Algorithms:
 
 Each run writes ``OUT/runs/<preset>-<algo>-<seed>.json`` and is skipped if that file exists, so
 interrupted or partial runs merge. The summary goes to ``OUT/rl.md`` with learning-curve PNGs;
-``--write-docs`` writes it to ``docs/rl.md`` and ``docs/rl_*.png``.
+``--write-docs`` writes it to ``docs/rl.md`` and ``docs/rl_*.png``, from the runs under ``OUT``
+together with those kept in ``docs/rl-runs`` (where it copies them), so a later invocation on
+another machine adds or replaces only its own runs.
 
     python benchmarks/rl.py --jobs 16                         # the full benchmark
     python benchmarks/rl.py --presets RememberEasy RepeatEasy --seeds 1 --budget 50000
@@ -33,7 +35,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from common import cpu_description, env_id
+from common import cpu_description, env_id, merge_records
 from stable_baselines3.common.callbacks import BaseCallback
 
 import memgym
@@ -311,8 +313,9 @@ def plot_curves(runs: list[dict[str, Any]], out: Path) -> list[Path]:
 
 
 def write_report(out: Path, write_docs: bool) -> None:
-    """Write ``out/rl.md`` and the PNGs (and their copies in ``docs/`` with ``write_docs``)."""
-    runs = load_runs(out)
+    """Write ``out/rl.md`` and the PNGs (and their copies in ``docs/`` with ``write_docs``,
+    which also merges in, and keeps, the run records of ``docs/rl-runs``)."""
+    runs = merge_records(ROOT / "docs" / "rl-runs", out / "runs") if write_docs else load_runs(out)
     pngs = plot_curves(runs, out)
     budgets = sorted({r["budget"] for r in runs})
     commands = dict.fromkeys(r["command"] for r in runs)  # distinct, in the runs' order

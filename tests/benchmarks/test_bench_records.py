@@ -1,0 +1,37 @@
+"""The run records the benchmark scripts keep beside their docs."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from common import merge_records  # noqa: E402
+
+
+def write(folder: Path, name: str, record: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(record))
+
+
+def test_fresh_records_replace_kept_ones_and_are_kept_without_dropped_keys(tmp_path):
+    kept, fresh = tmp_path / "kept", tmp_path / "fresh"
+    write(kept, "a.json", {"row": "a", "old": True})
+    write(kept, "b.json", {"row": "b", "old": True})
+    write(fresh, "b.json", {"row": "b", "old": False, "loss": [1.0, 0.5]})
+    write(fresh, "c.json", {"row": "c", "old": False, "loss": [2.0]})
+
+    records = merge_records(kept, fresh, drop=("loss",))
+
+    assert records == [
+        {"row": "a", "old": True},
+        {"row": "b", "old": False},
+        {"row": "c", "old": False},
+    ]
+    assert sorted(p.name for p in kept.iterdir()) == ["a.json", "b.json", "c.json"]
+    assert json.loads((kept / "c.json").read_text()) == {"row": "c", "old": False}
+    assert "loss" in json.loads((fresh / "b.json").read_text())  # the fresh run is untouched
+
+
+def test_missing_folders_give_no_records(tmp_path):
+    assert merge_records(tmp_path / "kept", tmp_path / "fresh") == []
