@@ -29,14 +29,16 @@ def cpu_description() -> str:
     return f"{model}, nproc = {cores}, Python {platform.python_version()}"
 
 
-def merge_records(kept: Path, fresh: Path, drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """The run records (``*.json``) kept in ``kept``, each replaced by the one of the same name
-    in ``fresh`` if there is one; all of them are written back to ``kept`` less the keys in
-    ``drop``. Committing ``kept`` lets a later run on another machine replace only its own
-    rows of a table."""
+def merge_records(
+    kept: Path, fresh: Path, drop: tuple[str, ...] = (), pattern: str = "*.json"
+) -> list[dict[str, Any]]:
+    """The run records (files matching ``pattern``) kept in ``kept``, each replaced by the one
+    of the same name in ``fresh`` if there is one; all of them are written back to ``kept``
+    less the keys in ``drop``. Committing ``kept`` lets a later run on another machine replace
+    only its own rows of a table."""
     records: dict[str, dict[str, Any]] = {}
     for folder in (kept, fresh):
-        for path in sorted(folder.glob("*.json")):
+        for path in sorted(folder.glob(pattern)):
             records[path.name] = json.loads(path.read_text())
     kept.mkdir(parents=True, exist_ok=True)
     for name, record in records.items():

@@ -284,8 +284,7 @@ def render(out: Path, docs: Path) -> None:
         draw_curves(preset, by_preset[preset], docs / f"curves-{preset}.png")
     lines += ["", "Learning curves (held-out answer accuracy vs step): "]
     lines += [f"[{p}](curves-{p}.png)" for p in order if p in by_preset]
-    for speed_file in sorted(out.glob("speed-*.json")):
-        speed = json.loads(speed_file.read_text())
+    for speed in merge_records(docs / "speed", out, pattern="speed-*.json"):
         lines += [
             "",
             f"## Training speed on {speed['device']}",

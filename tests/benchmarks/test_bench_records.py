@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from common import merge_records  # noqa: E402
+from common import merge_records
 
 
 def write(folder: Path, name: str, record: dict) -> None:
@@ -35,3 +35,11 @@ def test_fresh_records_replace_kept_ones_and_are_kept_without_dropped_keys(tmp_p
 
 def test_missing_folders_give_no_records(tmp_path):
     assert merge_records(tmp_path / "kept", tmp_path / "fresh") == []
+
+
+def test_pattern_selects_the_records(tmp_path):
+    write(tmp_path / "fresh", "speed-cpu.json", {"rows": []})
+    write(tmp_path / "fresh", "other.json", {"rows": None})
+    records = merge_records(tmp_path / "kept", tmp_path / "fresh", pattern="speed-*.json")
+    assert records == [{"rows": []}]
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["speed-cpu.json"]
