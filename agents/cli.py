@@ -87,6 +87,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         device=args.device,
         stop_after_perfect=args.stop_after_perfect,
         harden_steps=args.harden_steps,
+        harden_start=args.harden_start,
         harden_noise=args.harden_noise,
         harden_prior=args.harden_prior,
     )
@@ -201,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.harden_steps,
         metavar="STEPS",
         help="after the first 100%% eval, harden the boolean RNN for STEPS steps, then stop",
+    )
+    p.add_argument(
+        "--harden-start",
+        type=int,
+        metavar="STEP",
+        help="start hardening at STEP at the latest (default: STEPS before the end)",
     )
     p.add_argument(
         "--harden-noise", type=float, default=defaults.harden_noise, help="hardening's row noise σ"

@@ -7,9 +7,10 @@ first-error loss or plain cross-entropy, and now and then measure answer accurac
 held-out batch and write a checkpoint.
 
 Hardening (``harden_steps > 0``, boolean RNN only): once the held-out batch is first answered
-100% right, or ``harden_steps`` before the end of the budget at the latest, training goes on for
-``harden_steps`` steps with the sign loss while a row noise
-(:func:`agents.ops.boolean.shift_rows`) ramps up from 0 to ``harden_noise``; then the run stops.
+100% right, or at step ``harden_start`` at the latest (by default ``harden_steps`` before the
+end of the budget), training goes on for ``harden_steps`` steps with the sign loss while a row
+noise (:func:`agents.ops.boolean.shift_rows`) ramps up from 0 to ``harden_noise``; then the run
+stops.
 A soft model that is right by magnitudes or by many weak terms adding up is not right under
 that noise, so it moves to sparse rows with large margins, which is what thresholding keeps: on
 RepeatEasy the thresholded automaton went from about 25% of answers to verifying exactly, and
@@ -76,6 +77,7 @@ class TrainConfig:
     eval_episodes: int = 1000
     stop_after_perfect: int = 0  # > 0: stop once this many evals in a row were 100% (no hardening)
     harden_steps: int = 0  # > 0: steps of hardening at the end of the run (see module doc)
+    harden_start: int | None = None  # latest step hardening starts (None: steps - harden_steps)
     harden_noise: float = 8.0  # σ of the row noise that hardening ramps up to
     harden_prior: float = 0.0  # weight of keep_prior in the hardening loss
     checkpoint_interval: int = 500
@@ -89,6 +91,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size, state_dim and eval_interval must be positive")
         if min(self.harden_steps, self.harden_noise, self.harden_prior) < 0:
             raise ValueError("harden_steps, harden_noise and harden_prior must not be negative")
+        if self.harden_start is not None and self.harden_start < 0:
+            raise ValueError(f"harden_start must not be negative, got {self.harden_start}")
         if self.harden_steps > 0 and self.model != "boolean":
             raise ValueError(f"hardening is for the boolean RNN, not {self.model!r}")
 
@@ -320,7 +324,11 @@ def train(
             **curriculum_kwargs(config, step),
         )
         act, target, mask = to_tensors(batch, device)
-        latest_start = config.steps - config.harden_steps  # the latest start that fits
+        latest_start = (
+            config.steps - config.harden_steps  # the latest start that fits
+            if config.harden_start is None
+            else config.harden_start
+        )
         if config.harden_steps > 0 and state["harden_from"] is None and step >= latest_start:
             state["harden_from"] = step
         hardening = state["harden_from"] is not None
@@ -340,7 +348,9 @@ def train(
         state["step"] = step + 1
         state["loss"].append(loss.item())
         state["accuracy"].append(answer_accuracy(logits.detach(), batch))
-        if state["step"] % config.eval_interval == 0 or state["step"] == config.steps:
+        hardening_ends = hardening and state["step"] >= state["harden_from"] + config.harden_steps
+        last = state["step"] == config.steps or hardening_ends
+        if state["step"] % config.eval_interval == 0 or last:
             model.eval()
             with torch.no_grad():
                 accuracy = answer_accuracy(model(heldout_act), heldout)
@@ -359,10 +369,8 @@ def train(
         state["seconds"] = time.perf_counter() - started
         if checkpoint is not None and state["step"] % config.checkpoint_interval == 0:
             save()
-        if state["harden_from"] is not None:
-            if state["step"] >= state["harden_from"] + config.harden_steps:
-                break
-        elif 0 < config.stop_after_perfect <= state["perfect_streak"]:
+        stop_early = 0 < config.stop_after_perfect <= state["perfect_streak"]
+        if hardening_ends or (stop_early and state["harden_from"] is None):
             break
     bar.close()
     model.eval()

@@ -53,6 +53,12 @@ def test_train_hardens_after_the_first_perfect_eval(tmp_path, capsys):
         main([*args, "--steps", "2000", "--harden-steps", "30", "--resume"])
 
 
+def test_train_harden_start(tmp_path, capsys):
+    args = ["train", "memgym/RememberEasy-v0", "--batch-size", "8", "--steps", "100"]
+    main([*args, "--harden-start", "5", "--harden-steps", "3", "--out", str(tmp_path)])
+    assert "hardened from step 5" in capsys.readouterr().out
+
+
 def test_train_with_env_kwargs_and_baseline(tmp_path, capsys):
     out = tmp_path / "gru"
     args = ["train", "memgym/Remember-v0", "--env-kwarg", "num_cards=2", "--env-kwarg"]

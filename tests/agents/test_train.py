@@ -124,6 +124,8 @@ def test_bad_config_is_rejected():
         TrainConfig(harden_steps=-1)
     with pytest.raises(ValueError, match="negative"):
         TrainConfig(harden_prior=-0.1)
+    with pytest.raises(ValueError, match="harden_start"):
+        TrainConfig(harden_start=-5)
     with pytest.raises(ValueError, match="boolean RNN"):
         TrainConfig(model="lstm", harden_steps=10)
 
@@ -164,6 +166,13 @@ def test_hardening_takes_the_end_of_the_budget_when_100_percent_comes_late():
     config = dataclasses.replace(HARDEN, steps=1200, harden_steps=1000)
     result = train(config, progress=False)
     assert result.harden_from == 200 < result.steps_to_perfect and len(result.loss) == 1200
+
+
+def test_harden_start_sets_the_latest_start_and_the_run_stops_when_hardening_ends():
+    config = dataclasses.replace(HARDEN, steps=1000, eval_interval=10, harden_steps=20)
+    result = train(dataclasses.replace(config, harden_start=30), progress=False)
+    assert result.steps_to_perfect is None  # 100% comes at step 260 without hardening
+    assert result.harden_from == 30 and len(result.loss) == 50
 
 
 def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypatch):

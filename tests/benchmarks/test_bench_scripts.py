@@ -1,4 +1,4 @@
-"""The run records the benchmark scripts keep beside their docs."""
+"""The benchmark scripts: the run records they keep beside their docs, the results schedule."""
 
 import json
 import sys
@@ -43,3 +43,19 @@ def test_pattern_selects_the_records(tmp_path):
     records = merge_records(tmp_path / "kept", tmp_path / "fresh", pattern="speed-*.json")
     assert records == [{"rows": []}]
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["speed-cpu.json"]
+
+
+def test_results_table_training_settings():
+    from results import BASELINE_LR, HARDEN_STEPS, HARDEN_WARMUP, Job, train_config
+
+    def config(preset, model, steps=30000):
+        return train_config(Job(preset, model, steps, "cpu", 0, 1, "python ...", False))
+
+    assert config("RepeatEasy", "boolean").harden_steps == HARDEN_STEPS
+    assert config("RepeatEasy", "boolean").harden_start is None  # from the first 100%
+    assert config("CountMedium", "boolean").loss == "first_error_sign"
+    medium = config("RememberMedium", "boolean")
+    assert medium.harden_start == HARDEN_WARMUP and medium.lr == 0.03
+    assert medium.state_dim == config("RememberMedium", "lstm").state_dim
+    lstm = config("RememberMedium", "lstm")
+    assert lstm.lr == BASELINE_LR and lstm.harden_steps == 0 and lstm.steps == 30000
