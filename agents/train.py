@@ -314,6 +314,9 @@ def train(
                 checkpoint, model, config.model, dataclasses.asdict(config), optimizer, state
             )
 
+    latest_start = (  # the step hardening starts at, at the latest
+        config.steps - config.harden_steps if config.harden_start is None else config.harden_start
+    )
     started = time.perf_counter() - state["seconds"]
     bar = tqdm(range(state["step"], config.steps), disable=not progress, desc=config.env_id)
     for step in bar:
@@ -324,11 +327,6 @@ def train(
             **curriculum_kwargs(config, step),
         )
         act, target, mask = to_tensors(batch, device)
-        latest_start = (
-            config.steps - config.harden_steps  # the latest start that fits
-            if config.harden_start is None
-            else config.harden_start
-        )
         if config.harden_steps > 0 and state["harden_from"] is None and step >= latest_start:
             state["harden_from"] = step
         hardening = state["harden_from"] is not None
