@@ -1,6 +1,7 @@
 """The ``memgym`` command line: ``train``, ``eval``, ``extract`` and ``demo``.
 
 memgym train memgym/RepeatEasy-v0 --state-dim 32 --steps 3000 --out runs/repeat
+memgym train memgym/CountEasy-v0 --recipe   # the settings of docs/results.md
 memgym eval runs/repeat/checkpoint
 memgym extract runs/repeat/checkpoint --png runs/repeat/automaton.png
 memgym demo                      # train, evaluate and extract on an Easy preset (CPU)
@@ -21,30 +22,22 @@ from agents.baselines import MODEL_KINDS
 from agents.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from agents.evaluate import evaluate
 from agents.extract import Automaton, draw, verify
-from agents.train import COUNTER_SETTINGS, LOSSES, TrainConfig, train
+from agents.recipes import recipe
+from agents.train import LOSSES, TrainConfig, train
 from memgym import batch_rollouts
 
 DEMO_CONFIGS: dict[str, TrainConfig] = {
     "memgym/RememberEasy-v0": TrainConfig(
         env_id="memgym/RememberEasy-v0", state_dim=16, steps=3000
     ),
-    "memgym/CountEasy-v0": TrainConfig(
-        env_id="memgym/CountEasy-v0",
-        state_dim=32,
-        steps=25000,
-        harden_start=3000,
-        harden_steps=22000,
-        **COUNTER_SETTINGS,
-    ),
-    "memgym/RepeatEasy-v0": TrainConfig(
-        env_id="memgym/RepeatEasy-v0", state_dim=32, steps=25000, harden_steps=15000
-    ),
+    "memgym/CountEasy-v0": recipe("CountEasy"),
+    "memgym/RepeatEasy-v0": recipe("RepeatEasy"),
 }
-"""Settings of ``memgym demo`` per Easy preset: Count and Repeat as in ``benchmarks/results.py``;
-RememberEasy verifies without hardening, which keeps the README's main job short. Each reaches
-100% held-out answers at 1× length on the CPU; the automata of RememberEasy and RepeatEasy
-verify; CountEasy's names ``[wait]`` and ``8`` at once after an eighth ``1``, although its
-answers are right (see docs/results-notes.md)."""
+"""Settings of ``memgym demo`` per Easy preset: Count and Repeat follow their recipes
+(``agents.recipes``); RememberEasy verifies without hardening, which keeps the README's main job
+short. Each reaches 100% held-out answers at 1× length on the CPU; the automata of RememberEasy
+and RepeatEasy verify; CountEasy's names ``[wait]`` and ``8`` at once after an eighth ``1``,
+although its answers are right (see docs/results-notes.md)."""
 
 DEFAULT_DEMO = "memgym/RememberEasy-v0"
 
@@ -70,28 +63,46 @@ def run_name(config: TrainConfig) -> str:
     return f"runs/{env}-{config.model}-s{config.seed}"
 
 
+TRAIN_OPTIONS = {
+    "model": "model",
+    "state_dim": "state_dim",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "noise": "param_noise",
+    "loss": "loss",
+    "init_shift": "init_shift",
+    "curriculum": "curriculum_steps",
+    "stop_after_perfect": "stop_after_perfect",
+    "harden_steps": "harden_steps",
+    "harden_start": "harden_start",
+    "harden_noise": "harden_noise",
+    "harden_prior": "harden_prior",
+    "seed": "seed",
+    "device": "device",
+}
+"""``memgym train`` options (argparse names) and the TrainConfig fields they set."""
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run ``memgym train`` asks for: TrainConfig's defaults, or with ``--recipe`` the
+    preset's recipe (``agents.recipes``), overridden by every option given on the command line."""
+    given = {
+        field: getattr(args, option) for option, field in TRAIN_OPTIONS.items() if option in args
+    }
+    if args.recipe:
+        try:
+            base = recipe(args.env_id, given.get("model", "boolean"), steps=given.get("steps"))
+        except ValueError as error:
+            raise SystemExit(f"--recipe: {error}") from None
+    else:
+        base = TrainConfig(env_id=args.env_id)
+    return replace(base, env_kwargs=parse_env_kwargs(args.env_kwarg), **given)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     """``memgym train``: train a model and write its checkpoint."""
-    config = TrainConfig(
-        env_id=args.env_id,
-        env_kwargs=parse_env_kwargs(args.env_kwarg),
-        model=args.model,
-        state_dim=args.state_dim,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        param_noise=args.noise,
-        loss=args.loss,
-        init_shift=args.init_shift,
-        curriculum_steps=args.curriculum,
-        seed=args.seed,
-        device=args.device,
-        stop_after_perfect=args.stop_after_perfect,
-        harden_steps=args.harden_steps,
-        harden_start=args.harden_start,
-        harden_noise=args.harden_noise,
-        harden_prior=args.harden_prior,
-    )
+    config = train_config(args)
     out = Path(args.out or run_name(config))
     result = train(config, out_dir=out, resume=args.resume)
     reached = (
@@ -181,26 +192,34 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     defaults = TrainConfig()
 
-    p = commands.add_parser("train", help="train a predictor on an env's rollouts")
+    p = commands.add_parser(
+        "train",
+        help="train a predictor on an env's rollouts",
+        argument_default=argparse.SUPPRESS,  # only the options given override the base config
+    )
     p.add_argument("env_id")
-    p.add_argument("--model", choices=MODEL_KINDS, default=defaults.model)
-    p.add_argument("--state-dim", type=int, default=defaults.state_dim)
-    p.add_argument("--steps", type=int, default=defaults.steps)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr)
-    p.add_argument("--noise", type=float, default=defaults.param_noise, help="parameter noise σ")
-    p.add_argument("--loss", choices=LOSSES, default=defaults.loss)
     p.add_argument(
-        "--init-shift", type=float, default=defaults.init_shift, help="seed a shift in every A_i"
+        "--recipe",
+        action="store_true",
+        default=False,
+        help="start from the preset's settings of docs/results.md (agents.recipes), not the "
+        "defaults; other options override them",
     )
+    p.add_argument("--model", choices=MODEL_KINDS, help=f"default {defaults.model}")
+    p.add_argument("--state-dim", type=int, help=f"default {defaults.state_dim}")
+    p.add_argument("--steps", type=int, help=f"default {defaults.steps}")
+    p.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")
+    p.add_argument("--lr", type=float, help=f"default {defaults.lr}")
     p.add_argument(
-        "--curriculum", type=int, default=0, metavar="STEPS", help="widen n_max over STEPS"
+        "--noise", type=float, help=f"parameter noise σ (default {defaults.param_noise})"
     )
-    p.add_argument("--stop-after-perfect", type=int, default=0, metavar="EVALS")
+    p.add_argument("--loss", choices=LOSSES, help=f"default {defaults.loss}")
+    p.add_argument("--init-shift", type=float, help="seed a shift in every A_i (default 0)")
+    p.add_argument("--curriculum", type=int, metavar="STEPS", help="widen n_max over STEPS")
+    p.add_argument("--stop-after-perfect", type=int, metavar="EVALS")
     p.add_argument(
         "--harden-steps",
         type=int,
-        default=defaults.harden_steps,
         metavar="STEPS",
         help="after the first 100%% eval, harden the boolean RNN for STEPS steps, then stop",
     )
@@ -211,18 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="start hardening at STEP at the latest (default: STEPS before the end)",
     )
     p.add_argument(
-        "--harden-noise", type=float, default=defaults.harden_noise, help="hardening's row noise σ"
+        "--harden-noise",
+        type=float,
+        help=f"hardening's row noise σ (default {defaults.harden_noise})",
     )
     p.add_argument(
         "--harden-prior",
         type=float,
-        default=defaults.harden_prior,
-        help="weight of the keep prior while hardening (counters: 0.0003)",
+        help="weight of the keep prior while hardening (default 0; counters: 0.0003)",
     )
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--out", help="output folder (default runs/<env>-<model>-s<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
-    p.add_argument("--device", default=defaults.device)
+    p.add_argument("--seed", type=int, help=f"default {defaults.seed}")
+    p.add_argument("--out", default=None, help="output folder (default runs/<env>-<model>-s<seed>)")
+    p.add_argument(
+        "--resume", action="store_true", default=False, help="continue from OUT/checkpoint"
+    )
+    p.add_argument("--device", help=f"default {defaults.device}")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(run=cmd_train)
 

@@ -45,13 +45,6 @@ LOSSES = ("first_error", "first_error_sign", "ce")
 TRAIN_STREAM, HELDOUT_STREAM = 0, 1
 HARDEN_RAMP = 0.7
 """Fraction of the hardening steps over which the row noise ramps up (then it stays)."""
-COUNTER_SETTINGS: dict[str, Any] = {
-    "loss": "first_error_sign",
-    "init_shift": 16.0,
-    "harden_prior": 3e-4,
-}
-"""TrainConfig settings the boolean RNN needs to learn a unary counter (the Count presets; see
-docs/results-notes.md): the sign loss, the shift init and the keep prior."""
 
 
 @dataclass

@@ -38,53 +38,9 @@ from common import env_id, merge_records
 from agents.baselines import MODEL_KINDS, build_model
 from agents.evaluate import evaluate
 from agents.extract import Automaton, verify
-from agents.train import (
-    COUNTER_SETTINGS,
-    TrainConfig,
-    batch_seed,
-    masked_ce_loss,
-    to_tensors,
-    train,
-)
+from agents.recipes import BOOLEAN_SETTINGS, HARDEN_STEPS, STATE_DIMS, recipe
+from agents.train import TrainConfig, batch_seed, masked_ce_loss, to_tensors, train
 from memgym import PRESETS, batch_rollouts
-
-STATE_DIMS = {
-    "RememberEasy": 16,
-    "CountEasy": 32,
-    "RepeatEasy": 32,
-    "RememberMedium": 64,
-    "CountMedium": 64,
-    "RepeatMedium": 48,
-    "RememberHard": 160,
-    "CountHard": 160,
-    "RepeatHard": 128,
-}
-"""State size per preset: about 1.5–2× the hand-built automaton of DESIGN.md §3."""
-
-HARDEN_STEPS = 15000
-"""Hardening steps of the boolean RNN after its first 100% held-out eval, or over the end of
-the budget (``agents.train``), unless the preset's settings say otherwise."""
-
-HARDEN_WARMUP = 3000
-"""CountEasy, RememberMedium and RepeatMedium: the boolean RNN hardens from this step on. The row
-noise then works as a regulariser from early on: on RepeatMedium the plateau near 48% gave way
-to 99%; on CountMedium it did worse (57% against 65%), so that keeps the default
-(docs/results-notes.md)."""
-
-BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
-    "CountEasy": {**COUNTER_SETTINGS, "harden_start": HARDEN_WARMUP, "harden_steps": 22000},
-    **{f"Count{level}": COUNTER_SETTINGS for level in ("Medium", "Hard")},
-    "RememberMedium": {"lr": 0.03, "harden_start": HARDEN_WARMUP, "harden_steps": 15000},
-    "RepeatMedium": {"harden_start": HARDEN_WARMUP, "harden_steps": 27000},
-}
-"""TrainConfig settings of the boolean RNN that differ from the defaults, per preset."""
-
-BASELINE_LR = 0.01
-"""Adam learning rate of GRU and LSTM (at the boolean RNN's 0.1 both often failed to learn)."""
-
-STEPS = {"Easy": 25000, "Medium": 40000, "Hard": 40000}
-"""Default step budget per difficulty (every model gets the same; the boolean RNN stops when
-its hardening ends)."""
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,21 +60,9 @@ class Job:
 
 
 def train_config(job: Job) -> TrainConfig:
-    """The training run of a job: the preset's state size, the job's budget, and the model's
-    settings (the boolean RNN's per preset, GRU's and LSTM's learning rate)."""
-    settings: dict[str, Any] = {"lr": BASELINE_LR}
-    if job.model == "boolean":
-        settings = {"harden_steps": HARDEN_STEPS, **BOOLEAN_SETTINGS.get(job.preset, {})}
-    return TrainConfig(
-        env_id=env_id(job.preset),
-        model=job.model,
-        state_dim=STATE_DIMS[job.preset],
-        steps=job.steps,
-        seed=job.seed,
-        device=job.device,
-        eval_interval=max(1, job.steps // 250),
-        **settings,
-    )
+    """The training run of a job: the preset's recipe (``agents.recipes``) for its model,
+    budget, seed and device."""
+    return recipe(job.preset, job.model, steps=job.steps, seed=job.seed, device=job.device)
 
 
 def run_job(job: Job, out: Path) -> dict[str, Any]:
@@ -265,7 +209,7 @@ def render(out: Path, docs: Path) -> None:
         "10× length). GRU and LSTM use the same state size and step budget. The boolean RNN",
         f"hardens (see `agents.train`) for {HARDEN_STEPS:,} steps from its first 100%, or over",
         f"the last {HARDEN_STEPS:,} steps of the budget, and stops when that ends; where",
-        "`BOOLEAN_SETTINGS` says so it hardens from a given step at the latest: "
+        "`agents.recipes.BOOLEAN_SETTINGS` says so it hardens from a given step at the latest: "
         + ", ".join(
             f"{preset} from step {settings['harden_start']:,} for {settings['harden_steps']:,}"
             for preset, settings in BOOLEAN_SETTINGS.items()
@@ -394,7 +338,7 @@ def main() -> None:
             Job(
                 preset=preset,
                 model=model,
-                steps=args.steps or STEPS[next(d for d in STEPS if preset.endswith(d))],
+                steps=args.steps or recipe(preset).steps,
                 device=args.device,
                 seed=args.seed,
                 threads=threads,

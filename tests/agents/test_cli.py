@@ -75,3 +75,22 @@ def test_module_entry_point():
         [sys.executable, "-m", "agents.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "demo" in done.stdout and "train" in done.stdout
+
+
+def test_train_options_override_the_recipe_or_the_defaults():
+    from agents.cli import build_parser, train_config
+    from agents.recipes import recipe
+    from agents.train import TrainConfig
+
+    def config(*argv):
+        return train_config(build_parser().parse_args(["train", *argv]))
+
+    assert config("memgym/CountEasy-v0") == TrainConfig(env_id="memgym/CountEasy-v0")
+    assert config("memgym/CountEasy-v0", "--recipe") == recipe("CountEasy")
+    assert config("memgym/CountEasy-v0", "--recipe", "--seed", "3") == recipe("CountEasy", seed=3)
+    # an option given with TrainConfig's default value still overrides the recipe's 0.03
+    assert config("memgym/RememberMedium-v0", "--recipe", "--lr", "0.1").lr == 0.1
+    assert config("memgym/CountEasy-v0", "--recipe", "--steps", "500").eval_interval == 2
+    assert config("memgym/RememberMedium-v0", "--recipe", "--model", "gru").lr == 0.01
+    with pytest.raises(SystemExit, match="no recipe"):
+        config("memgym/Remember-v0", "--recipe")

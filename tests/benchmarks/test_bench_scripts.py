@@ -45,17 +45,10 @@ def test_pattern_selects_the_records(tmp_path):
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["speed-cpu.json"]
 
 
-def test_results_table_training_settings():
-    from results import BASELINE_LR, HARDEN_STEPS, HARDEN_WARMUP, Job, train_config
+def test_results_table_runs_follow_the_recipes():
+    from results import Job, train_config
 
-    def config(preset, model, steps=30000):
-        return train_config(Job(preset, model, steps, "cpu", 0, 1, "python ...", False))
+    from agents.recipes import recipe
 
-    assert config("RepeatEasy", "boolean").harden_steps == HARDEN_STEPS
-    assert config("RepeatEasy", "boolean").harden_start is None  # from the first 100%
-    assert config("CountMedium", "boolean").loss == "first_error_sign"
-    medium = config("RememberMedium", "boolean")
-    assert medium.harden_start == HARDEN_WARMUP and medium.lr == 0.03
-    assert medium.state_dim == config("RememberMedium", "lstm").state_dim
-    lstm = config("RememberMedium", "lstm")
-    assert lstm.lr == BASELINE_LR and lstm.harden_steps == 0 and lstm.steps == 30000
+    job = Job("RememberMedium", "lstm", 30000, "cpu", 3, 1, "python ...", False)
+    assert train_config(job) == recipe("RememberMedium", "lstm", steps=30000, seed=3)
