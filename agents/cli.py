@@ -35,9 +35,7 @@ DEMO_CONFIGS: dict[str, TrainConfig] = {
 }
 """Settings of ``memgym demo`` per Easy preset: Count and Repeat follow their recipes
 (``agents.recipes``); RememberEasy verifies without hardening, which keeps the README's main job
-short. Each reaches 100% held-out answers at 1× length on the CPU; the automata of RememberEasy
-and RepeatEasy verify; CountEasy's names ``[wait]`` and ``8`` at once after an eighth ``1``,
-although its answers are right (see docs/results-notes.md)."""
+short. Each reaches 100% held-out answers at 1× length on the CPU, and its automaton verifies."""
 
 DEFAULT_DEMO = "memgym/RememberEasy-v0"
 
@@ -78,6 +76,7 @@ TRAIN_OPTIONS = {
     "harden_start": "harden_start",
     "harden_noise": "harden_noise",
     "harden_prior": "harden_prior",
+    "resample_interval": "resample_interval",
     "seed": "seed",
     "device": "device",
 }
@@ -114,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"{reached}; trained {len(result.loss)} steps in {result.seconds:.1f} s")
     if result.harden_from is not None:
         print(f"hardened from step {result.harden_from} to {len(result.loss)}")
+    if result.resamples:
+        print(f"rewired {len(result.resamples)} dormant state bits (agents.resample)")
     print(f"checkpoint: {out / CHECKPOINT_DIR}")
 
 
@@ -238,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--harden-prior",
         type=float,
         help="weight of the keep prior while hardening (default 0; counters: 0.0003)",
+    )
+    p.add_argument(
+        "--resample-interval",
+        type=int,
+        metavar="STEPS",
+        help="while hardening, rewire dormant state bits every STEPS steps (default 0: never)",
     )
     p.add_argument("--seed", type=int, help=f"default {defaults.seed}")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<model>-s<seed>)")

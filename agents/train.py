@@ -17,7 +17,8 @@ RepeatEasy the thresholded automaton went from about 25% of answers to verifying
 runs stuck below 100% got out of their plateau. ``harden_prior`` adds :func:`keep_prior`, which
 pulls every transition the data does not ask for back to "keep": a counter then also keeps its
 count over zeros it never saw in training (CountEasy at 10× length: the automaton's answers went
-from 89% to 100%).
+from 89% to 100%). ``resample_interval`` rewires, every so many hardening steps, a state bit the
+model does not use for each output that fires where it should not (:mod:`agents.resample`).
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ from agents.baselines import MODEL_KINDS, build_model
 from agents.checkpoint import CHECKPOINT_DIR, restore_training, save_checkpoint
 from agents.model import BooleanRNN
 from agents.ops.boolean import bound_parameter
+from agents.resample import resample_dormant_bits
 from memgym import Rollouts, batch_rollouts, memgym_task
 
 LOSSES = ("first_error", "first_error_sign", "ce")
-TRAIN_STREAM, HELDOUT_STREAM = 0, 1
+TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM = 0, 1, 2
 HARDEN_RAMP = 0.7
 """Fraction of the hardening steps over which the row noise ramps up (then it stays)."""
 
@@ -73,6 +75,7 @@ class TrainConfig:
     harden_start: int | None = None  # latest step hardening starts (None: steps - harden_steps)
     harden_noise: float = 8.0  # σ of the row noise that hardening ramps up to
     harden_prior: float = 0.0  # weight of keep_prior in the hardening loss
+    resample_interval: int = 0  # > 0: while hardening, rewire dormant bits every this many steps
     checkpoint_interval: int = 500
 
     def __post_init__(self) -> None:
@@ -82,12 +85,23 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if min(self.steps, self.batch_size, self.state_dim, self.eval_interval) < 1:
             raise ValueError("steps, batch_size, state_dim and eval_interval must be positive")
-        if min(self.harden_steps, self.harden_noise, self.harden_prior) < 0:
-            raise ValueError("harden_steps, harden_noise and harden_prior must not be negative")
+        hardening = (
+            self.harden_steps,
+            self.harden_noise,
+            self.harden_prior,
+            self.resample_interval,
+        )
+        if min(hardening) < 0:
+            raise ValueError(
+                "harden_steps, harden_noise, harden_prior and resample_interval "
+                "must not be negative"
+            )
         if self.harden_start is not None and self.harden_start < 0:
             raise ValueError(f"harden_start must not be negative, got {self.harden_start}")
-        if self.harden_steps > 0 and self.model != "boolean":
-            raise ValueError(f"hardening is for the boolean RNN, not {self.model!r}")
+        if (self.harden_steps > 0 or self.resample_interval > 0) and self.model != "boolean":
+            raise ValueError(
+                f"hardening and resampling are for the boolean RNN, not {self.model!r}"
+            )
 
 
 @dataclass
@@ -104,6 +118,7 @@ class TrainResult:
     seconds_to_perfect: float | None  # training wall-clock time when that happened
     seconds: float  # total training wall-clock time (over resumes too)
     harden_from: int | None = None  # step at which hardening began (None: it did not)
+    resamples: list[dict[str, int]] = field(default_factory=list)  # dormant bits rewired
 
 
 def first_error_loss(
@@ -296,10 +311,12 @@ def train(
         "seconds": 0.0,
         "perfect_streak": 0,
         "harden_from": None,
+        "resamples": [],
     }
     if resume and checkpoint is not None and checkpoint.exists():
         state = restore_training(checkpoint, model, optimizer, config=dataclasses.asdict(config))
         state.setdefault("harden_from", None)  # checkpoints from before hardening existed
+        state.setdefault("resamples", [])
 
     def save() -> None:
         if checkpoint is not None:
@@ -337,6 +354,14 @@ def train(
         optimizer.step()
 
         state["step"] = step + 1
+        if hardening and config.resample_interval and state["step"] % config.resample_interval == 0:
+            generator = torch.Generator().manual_seed(
+                batch_seed(config.seed, RESAMPLE_STREAM, state["step"])
+            )
+            done = resample_dormant_bits(
+                model, optimizer, act, target, mask, generator, step=state["step"]
+            )
+            state["resamples"] += [dataclasses.asdict(r) for r in done]
         state["loss"].append(loss.item())
         state["accuracy"].append(answer_accuracy(logits.detach(), batch))
         hardening_ends = hardening and state["step"] >= state["harden_from"] + config.harden_steps
@@ -377,4 +402,5 @@ def train(
         seconds_to_perfect=state["seconds_to_perfect"],
         seconds=state["seconds"],
         harden_from=state["harden_from"],
+        resamples=state["resamples"],
     )

@@ -38,7 +38,13 @@ from common import env_id, merge_records
 from agents.baselines import MODEL_KINDS, build_model
 from agents.evaluate import evaluate
 from agents.extract import Automaton, verify
-from agents.recipes import BOOLEAN_SETTINGS, HARDEN_STEPS, STATE_DIMS, recipe
+from agents.recipes import (
+    BOOLEAN_SETTINGS,
+    HARDEN_STEPS,
+    RESAMPLE_INTERVAL,
+    STATE_DIMS,
+    recipe,
+)
 from agents.train import TrainConfig, batch_seed, masked_ce_loss, to_tensors, train
 from memgym import PRESETS, batch_rollouts
 
@@ -179,10 +185,13 @@ def command_line() -> str:
 
 
 def hardened(run: dict[str, Any]) -> str:
-    """`` (hardened from step M until N)`` for a boolean RNN run that hardened, else nothing."""
+    """`` (hardened from M until N)`` for a boolean RNN run that hardened, else nothing; runs
+    without dormant-bit resampling say so."""
     if run.get("harden_from") is None:
         return ""
-    return f" (hardened from {run['harden_from']} until {run['steps_trained']})"
+    resampled = run.get("train_config", {}).get("resample_interval", 0) > 0
+    alone = "" if resampled else ", no resampling"
+    return f" (hardened from {run['harden_from']} until {run['steps_trained']}{alone})"
 
 
 def percent(value: float | None) -> str:
@@ -215,7 +224,8 @@ def render(out: Path, docs: Path) -> None:
             for preset, settings in BOOLEAN_SETTINGS.items()
             if "harden_start" in settings
         )
-        + ".",
+        + f". While hardening it rewires dormant state bits every {RESAMPLE_INTERVAL:,} steps"
+        " (`agents.resample`), except where a row says \"no resampling\".",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "

@@ -92,5 +92,6 @@ def test_train_options_override_the_recipe_or_the_defaults():
     assert config("memgym/RememberMedium-v0", "--recipe", "--lr", "0.1").lr == 0.1
     assert config("memgym/CountEasy-v0", "--recipe", "--steps", "500").eval_interval == 2
     assert config("memgym/RememberMedium-v0", "--recipe", "--model", "gru").lr == 0.01
+    assert config("memgym/CountEasy-v0", "--resample-interval", "50").resample_interval == 50
     with pytest.raises(SystemExit, match="no recipe"):
         config("memgym/Remember-v0", "--recipe")

@@ -11,6 +11,7 @@ import torch
 
 import agents.train
 from agents.ops import bound_parameter
+from agents.resample import Resample
 from agents.train import (
     TrainConfig,
     curriculum_kwargs,
@@ -128,6 +129,10 @@ def test_bad_config_is_rejected():
         TrainConfig(harden_start=-5)
     with pytest.raises(ValueError, match="boolean RNN"):
         TrainConfig(model="lstm", harden_steps=10)
+    with pytest.raises(ValueError, match="negative"):
+        TrainConfig(resample_interval=-1)
+    with pytest.raises(ValueError, match="boolean RNN"):
+        TrainConfig(model="gru", resample_interval=10)
 
 
 def test_small_run_reaches_100_percent():
@@ -194,6 +199,26 @@ def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypat
     assert resumed.harden_from == whole.harden_from and resumed.loss == whole.loss
     state = resumed.model.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in whole.model.state_dict().items())
+
+
+def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypatch):
+    calls = []
+
+    def recorder(model, optimizer, act, target, mask, generator, step):
+        calls.append((step, int(torch.randint(1000, (1,), generator=generator))))
+        return [Resample(step, output=2, token=1, source=3, bit=4)]
+
+    monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
+    config = dataclasses.replace(HARDEN, steps=100, harden_start=30, harden_steps=20)
+    result = train(dataclasses.replace(config, resample_interval=7), progress=False)
+    assert [step for step, _ in calls] == [35, 42, 49]  # only while hardening (steps 30-50)
+    assert result.resamples == [
+        {"step": s, "output": 2, "token": 1, "source": 3, "bit": 4} for s, _ in calls
+    ]
+    again = [draw for _, draw in calls]
+    calls.clear()
+    train(dataclasses.replace(config, resample_interval=7), progress=False)
+    assert [draw for _, draw in calls] == again  # each resampling draws from its own seed
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])

@@ -52,3 +52,12 @@ def test_results_table_runs_follow_the_recipes():
 
     job = Job("RememberMedium", "lstm", 30000, "cpu", 3, 1, "python ...", False)
     assert train_config(job) == recipe("RememberMedium", "lstm", steps=30000, seed=3)
+
+
+def test_the_hardening_cell_names_runs_without_resampling():
+    from results import hardened
+
+    assert hardened({"harden_from": None}) == ""
+    run = {"harden_from": 300, "steps_trained": 900, "train_config": {"resample_interval": 1000}}
+    assert hardened(run) == " (hardened from 300 until 900)"
+    assert hardened({**run, "train_config": {}}) == " (hardened from 300 until 900, no resampling)"

@@ -1,0 +1,128 @@
+"""Dormant-bit resampling, on a hand-built Remember automaton with the answer shortcut."""
+
+from __future__ import annotations
+
+import torch
+
+from agents.extract import Automaton, verify
+from agents.model import BooleanRNN
+from agents.resample import ANSWER_LOGIT, RESAMPLE_MARGIN, resample_dormant_bits
+from memgym import batch_rollouts
+from tests.agents.handbuilt import FALSE, TRUE, remember_model
+
+CARDS = 2
+ENV = "memgym/Remember-v0"
+KWARGS = {"num_cards": CARDS, "n_range": (2, 4)}
+HOLD, ANSWER = 1, 1 + CARDS  # first bits of the hand-built model's groups
+ASK = CARDS + 1  # act token
+
+
+def shortcut_model():
+    """The hand-built model with one more bit, "not asked yet", that alone names ``[wait]``; the
+    hold bits stay on at ``[ask]`` and name their card directly, so the answer bits are never
+    used and each card output also fires at every ``[wait]`` after its card."""
+    exact = remember_model(CARDS)
+    D = exact.state_dim
+    model = BooleanRNN(exact.num_act_tokens, exact.num_obs_tokens, D + 1).eval()
+    with torch.no_grad():
+        model.A.fill_(FALSE)
+        model.A[:, :D, :D] = exact.A
+        model.C.fill_(FALSE)
+        model.C[:, :D] = exact.C
+        model.C[0] = FALSE
+        model.C[0, D] = TRUE
+        model.x0.fill_(FALSE)
+        model.x0[:D] = exact.x0
+        model.x0[D] = TRUE
+        for token in range(exact.num_act_tokens):
+            model.A[token, D, D] = FALSE if token == ASK else TRUE
+        for i in range(CARDS):
+            model.A[ASK, ANSWER + i, HOLD + i] = FALSE
+            model.A[ASK, HOLD + i, HOLD + i] = TRUE
+            model.C[2 + i, HOLD + i] = TRUE
+    return model
+
+
+def batch():
+    rollouts = batch_rollouts(ENV, 64, seed=0, **KWARGS)
+    return tuple(torch.as_tensor(a) for a in (rollouts.act, rollouts.target, rollouts.mask))
+
+
+def optimizer_with_state(model):
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(batch()[0]).sum().backward()
+    optimizer.step()
+    return optimizer
+
+
+def test_each_over_shared_output_gets_a_dormant_bit_from_ask_and_its_hold_bit():
+    model = shortcut_model()
+    optimizer = optimizer_with_state(model)
+    with torch.no_grad():  # undo the optimizer step: the exact shortcut automaton again
+        model.load_state_dict(shortcut_model().state_dict())
+    before = Automaton.from_model(model)
+    assert not verify(before, ENV, KWARGS, random_episodes=100).verified
+
+    done = resample_dormant_bits(model, optimizer, *batch(), torch.Generator().manual_seed(0), 7)
+
+    assert sorted(r.output for r in done) == [2, 3]  # the two card outputs
+    for r in done:
+        assert (r.step, r.token, r.source) == (7, ASK, HOLD + r.output - 2)
+        assert r.bit in range(ANSWER, ANSWER + CARDS + 1)  # the answer or done bits
+        A, C = model.A.detach(), model.C.detach()
+        assert A[r.token, r.bit, r.source] == RESAMPLE_MARGIN
+        assert (A[:, r.bit, r.bit] == RESAMPLE_MARGIN).all()
+        assert C[r.output, r.bit] == ANSWER_LOGIT and (C[:, r.bit] > 0).sum() == 1
+        off = torch.ones_like(A[:, 0], dtype=torch.bool)
+        off[:, r.bit] = False
+        assert (A[:, :, r.bit][off] == -RESAMPLE_MARGIN).all()  # it feeds no other bit
+        for moment in ("exp_avg", "exp_avg_sq"):
+            assert (optimizer.state[model.A][moment][:, :, r.bit] == 0).all()
+            assert (optimizer.state[model.C][moment][:, r.bit] == 0).all()
+    assert len({r.bit for r in done}) == len(done)
+    with torch.no_grad():  # what the sign loss then does: drop the shortcut
+        model.C[2:, HOLD : HOLD + CARDS] = FALSE
+    assert verify(Automaton.from_model(model), ENV, KWARGS, random_episodes=1000).verified
+
+
+def test_an_exact_model_is_left_alone():
+    model = remember_model(CARDS)
+    optimizer = torch.optim.Adam(model.parameters())
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert resample_dormant_bits(model, optimizer, *batch(), torch.Generator()) == []
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_the_generator_decides_the_choices():
+    def run(seed):
+        model = shortcut_model()
+        generator = torch.Generator().manual_seed(seed)
+        return resample_dormant_bits(
+            model, torch.optim.Adam(model.parameters()), *batch(), generator
+        )
+
+    assert run(3) == run(3)
+    assert any(run(0) != run(s) for s in range(1, 6))
+
+
+def test_nothing_happens_without_a_dormant_bit():
+    model = shortcut_model()
+    with torch.no_grad():
+        model.x0.fill_(TRUE)  # every bit is on at the start: none is dormant
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    done = resample_dormant_bits(
+        model, torch.optim.Adam(model.parameters()), *batch(), torch.Generator()
+    )
+    assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_an_output_without_exact_evidence_is_left_alone():
+    model = shortcut_model()
+    with torch.no_grad():  # card 1 now writes card 0's hold bit: no bit tells the cards apart
+        model.A[1, HOLD + 1, 0] = FALSE
+        model.A[1, HOLD, 0] = TRUE
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    done = resample_dormant_bits(
+        model, torch.optim.Adam(model.parameters()), *batch(), torch.Generator()
+    )
+    assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
