@@ -85,13 +85,13 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if min(self.steps, self.batch_size, self.state_dim, self.eval_interval) < 1:
             raise ValueError("steps, batch_size, state_dim and eval_interval must be positive")
-        hardening = (
+        non_negative = (
             self.harden_steps,
             self.harden_noise,
             self.harden_prior,
             self.resample_interval,
         )
-        if min(hardening) < 0:
+        if min(non_negative) < 0:
             raise ValueError(
                 "harden_steps, harden_noise, harden_prior and resample_interval "
                 "must not be negative"

@@ -43,6 +43,7 @@ from agents.recipes import (
     HARDEN_STEPS,
     RESAMPLE_INTERVAL,
     STATE_DIMS,
+    preset_name,
     recipe,
 )
 from agents.train import TrainConfig, batch_seed, masked_ce_loss, to_tensors, train
@@ -206,7 +207,7 @@ def render(out: Path, docs: Path) -> None:
     by_preset: dict[str, dict[str, dict[str, Any]]] = {}
     for run in merge_records(docs / "runs", out / "runs", drop=("loss",)):
         by_preset.setdefault(run["preset"], {})[run["model"]] = run
-    order = [p.removeprefix("memgym/").removesuffix("-v0") for p in PRESETS]
+    order = [preset_name(p) for p in PRESETS]
     lines = [
         "# Learning results",
         "",
@@ -225,7 +226,7 @@ def render(out: Path, docs: Path) -> None:
             if "harden_start" in settings
         )
         + f". While hardening it rewires dormant state bits every {RESAMPLE_INTERVAL:,} steps"
-        " (`agents.resample`), except where a row says \"no resampling\".",
+        ' (`agents.resample`), except where a row says "no resampling".',
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
@@ -324,7 +325,7 @@ def draw_curves(preset: str, runs: dict[str, dict[str, Any]], path: Path) -> Non
 def main() -> None:
     """Command line: run the missing jobs in parallel, then render the docs."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    names = [p.removeprefix("memgym/").removesuffix("-v0") for p in PRESETS]
+    names = [preset_name(p) for p in PRESETS]
     parser.add_argument("--presets", nargs="+", default=[n for n in names if "Easy" in n])
     parser.add_argument("--models", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
     parser.add_argument("--steps", type=int, help="step budget (default by difficulty)")
