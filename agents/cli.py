@@ -77,6 +77,8 @@ TRAIN_OPTIONS = {
     "harden_noise": "harden_noise",
     "harden_prior": "harden_prior",
     "resample_interval": "resample_interval",
+    "resample_successors": "resample_successors",
+    "resample_episodes": "resample_episodes",
     "seed": "seed",
     "device": "device",
 }
@@ -245,6 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="STEPS",
         help="while hardening, rewire dormant state bits every STEPS steps (default 0: never)",
+    )
+    p.add_argument(
+        "--resample-successors",
+        action="store_true",
+        help="resampling also grows a successor of the bit lost before each missed output",
+    )
+    p.add_argument(
+        "--resample-episodes",
+        type=int,
+        metavar="N",
+        help="resample from N fresh episodes, not the training batch (default 0: the batch)",
     )
     p.add_argument("--seed", type=int, help=f"default {defaults.seed}")
     p.add_argument("--out", default=None, help="output folder (default runs/<env>-<model>-s<seed>)")

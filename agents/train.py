@@ -18,7 +18,9 @@ runs stuck below 100% got out of their plateau. ``harden_prior`` adds :func:`kee
 pulls every transition the data does not ask for back to "keep": a counter then also keeps its
 count over zeros it never saw in training (CountEasy at 10× length: the automaton's answers went
 from 89% to 100%). ``resample_interval`` rewires, every so many hardening steps, a state bit the
-model does not use for each output that fires where it should not (:mod:`agents.resample`).
+model does not use for each output that fires where it should not, and with
+``resample_successors`` also a successor of the bit the model lost for each output it misses
+(:mod:`agents.resample`).
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ from agents.baselines import MODEL_KINDS, build_model
 from agents.checkpoint import CHECKPOINT_DIR, restore_training, save_checkpoint
 from agents.model import BooleanRNN
 from agents.ops.boolean import bound_parameter
-from agents.resample import resample_dormant_bits
+from agents.resample import Resample, resample_dormant_bits
 from memgym import Rollouts, batch_rollouts, memgym_task
 
 LOSSES = ("first_error", "first_error_sign", "ce")
-TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM = 0, 1, 2
+TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM, RESAMPLE_BATCH_STREAM = 0, 1, 2, 3
 HARDEN_RAMP = 0.7
 """Fraction of the hardening steps over which the row noise ramps up (then it stays)."""
 
@@ -76,6 +78,8 @@ class TrainConfig:
     harden_noise: float = 8.0  # σ of the row noise that hardening ramps up to
     harden_prior: float = 0.0  # weight of keep_prior in the hardening loss
     resample_interval: int = 0  # > 0: while hardening, rewire dormant bits every this many steps
+    resample_successors: bool = False  # resampling also grows successor bits for missed outputs
+    resample_episodes: int = 0  # > 0: resample from that many fresh episodes (0: the batch)
     checkpoint_interval: int = 500
 
     def __post_init__(self) -> None:
@@ -90,14 +94,17 @@ class TrainConfig:
             self.harden_noise,
             self.harden_prior,
             self.resample_interval,
+            self.resample_episodes,
         )
         if min(non_negative) < 0:
             raise ValueError(
-                "harden_steps, harden_noise, harden_prior and resample_interval "
-                "must not be negative"
+                "harden_steps, harden_noise, harden_prior, resample_interval and "
+                "resample_episodes must not be negative"
             )
         if self.harden_start is not None and self.harden_start < 0:
             raise ValueError(f"harden_start must not be negative, got {self.harden_start}")
+        if self.resample_successors and self.resample_interval == 0:
+            raise ValueError("resample_successors needs resample_interval > 0")
         if (self.harden_steps > 0 or self.resample_interval > 0) and self.model != "boolean":
             raise ValueError(
                 f"hardening and resampling are for the boolean RNN, not {self.model!r}"
@@ -274,6 +281,30 @@ def make_model(config: TrainConfig) -> nn.Module:
     return model
 
 
+def resample(
+    model: BooleanRNN,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    step: int,
+    batch: tuple[Tensor, Tensor, Tensor],
+) -> list[Resample]:
+    """Rewire dormant bits (:mod:`agents.resample`) from the training ``batch`` (``act``,
+    ``target``, ``mask``) or, with ``resample_episodes``, from that many fresh episodes, with a
+    generator seeded by the run's seed and ``step``."""
+    if config.resample_episodes:
+        episodes = batch_rollouts(
+            config.env_id,
+            config.resample_episodes,
+            batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
+            **curriculum_kwargs(config, step - 1),
+        )
+        batch = to_tensors(episodes, batch[0].device)
+    generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
+    return resample_dormant_bits(
+        model, optimizer, *batch, generator, step=step, successors=config.resample_successors
+    )
+
+
 def train(
     config: TrainConfig,
     out_dir: str | Path | None = None,
@@ -355,12 +386,7 @@ def train(
 
         state["step"] = step + 1
         if hardening and config.resample_interval and state["step"] % config.resample_interval == 0:
-            generator = torch.Generator().manual_seed(
-                batch_seed(config.seed, RESAMPLE_STREAM, state["step"])
-            )
-            done = resample_dormant_bits(
-                model, optimizer, act, target, mask, generator, step=state["step"]
-            )
+            done = resample(model, optimizer, config, state["step"], (act, target, mask))
             state["resamples"] += [dataclasses.asdict(r) for r in done]
         state["loss"].append(loss.item())
         state["accuracy"].append(answer_accuracy(logits.detach(), batch))

@@ -226,7 +226,13 @@ def render(out: Path, docs: Path) -> None:
             if "harden_start" in settings
         )
         + f". While hardening it rewires dormant state bits every {RESAMPLE_INTERVAL:,} steps"
-        ' (`agents.resample`), except where a row says "no resampling".',
+        ' (`agents.resample`), except where a row says "no resampling"; '
+        + ", ".join(
+            f"{preset} every {settings['resample_interval']:,}"
+            for preset, settings in BOOLEAN_SETTINGS.items()
+            if settings.get("resample_successors")
+        )
+        + " steps, and there it also grows successor bits for missed answers.",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "

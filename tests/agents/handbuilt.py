@@ -1,4 +1,4 @@
-"""A hand-built boolean RNN for Remember (DESIGN.md §3), exact by construction."""
+"""Hand-built boolean RNNs for Remember and Count (DESIGN.md §3), exact by construction."""
 
 from __future__ import annotations
 
@@ -31,6 +31,38 @@ def remember_model(num_cards: int) -> BooleanRNN:
     A[end, done, done] = TRUE
     C[1, done] = TRUE
     model = BooleanRNN(c + 3, c + 2, 2 * c + 2)
+    with torch.no_grad():
+        model.A.copy_(A)
+        model.C.copy_(C)
+        model.x0.copy_(x0)
+    return model.eval()
+
+
+def count_model(n_max: int, max_count: int | None = None, spare_bits: int = 0) -> BooleanRNN:
+    """Bits: waiting, count k (k = 0..max_count, default n_max), answering k, then
+    ``spare_bits`` unused ones. Exact for streams of up to ``n_max`` bits with at most
+    ``max_count`` ``1`` s; a ``1`` beyond that clears the count and sets nothing.
+
+    Act tokens: ``0, 1, [ask], [end]``; obs: ``[wait], [end], 0, 1, ..., n_max``.
+    """
+    max_count = n_max if max_count is None else max_count
+    K = max_count + 1
+    waiting, count, answer = 0, 1, 1 + K
+    zero, one, ask = 0, 1, 2
+    D = 1 + 2 * K + spare_bits
+    A = torch.full((4, D, D), FALSE)
+    C = torch.full((3 + n_max, D), FALSE)
+    x0 = torch.full((D,), FALSE)
+    x0[[waiting, count]] = TRUE
+    A[[zero, one], waiting, waiting] = TRUE
+    C[0, waiting] = TRUE
+    for k in range(K):
+        A[zero, count + k, count + k] = TRUE
+        if k + 1 < K:
+            A[one, count + k + 1, count + k] = TRUE
+        A[ask, answer + k, count + k] = TRUE
+        C[2 + k, answer + k] = TRUE
+    model = BooleanRNN(4, 3 + n_max, D)
     with torch.no_grad():
         model.A.copy_(A)
         model.C.copy_(C)

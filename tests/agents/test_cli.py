@@ -93,5 +93,9 @@ def test_train_options_override_the_recipe_or_the_defaults():
     assert config("memgym/CountEasy-v0", "--recipe", "--steps", "500").eval_interval == 2
     assert config("memgym/RememberMedium-v0", "--recipe", "--model", "gru").lr == 0.01
     assert config("memgym/CountEasy-v0", "--resample-interval", "50").resample_interval == 50
+    assert not config("memgym/CountEasy-v0", "--resample-interval", "50").resample_successors
+    assert config(
+        "memgym/CountEasy-v0", "--resample-interval", "50", "--resample-successors"
+    ).resample_successors
     with pytest.raises(SystemExit, match="no recipe"):
         config("memgym/Remember-v0", "--recipe")

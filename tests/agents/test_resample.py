@@ -1,4 +1,5 @@
-"""Dormant-bit resampling, on a hand-built Remember automaton with the answer shortcut."""
+"""Dormant-bit resampling: a hand-built Remember automaton with the answer shortcut, and a
+hand-built counter that stops short."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from agents.extract import Automaton, verify
 from agents.model import BooleanRNN
 from agents.resample import ANSWER_LOGIT, RESAMPLE_MARGIN, resample_dormant_bits
 from memgym import batch_rollouts
-from tests.agents.handbuilt import FALSE, TRUE, remember_model
+from tests.agents.handbuilt import FALSE, TRUE, count_model, remember_model
 
 CARDS = 2
 ENV = "memgym/Remember-v0"
@@ -43,8 +44,8 @@ def shortcut_model():
     return model
 
 
-def batch():
-    rollouts = batch_rollouts(ENV, 64, seed=0, **KWARGS)
+def batch(env=ENV, **kwargs):
+    rollouts = batch_rollouts(env, 64, seed=0, **(kwargs or KWARGS))
     return tuple(torch.as_tensor(a) for a in (rollouts.act, rollouts.target, rollouts.mask))
 
 
@@ -126,3 +127,50 @@ def test_an_output_without_exact_evidence_is_left_alone():
         model, torch.optim.Adam(model.parameters()), *batch(), torch.Generator()
     )
     assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+COUNT_ENV, COUNT_KWARGS = "memgym/Count-v0", {"n_range": (2, 4)}
+ONE, ASK_COUNT = 1, 2  # act tokens of Count
+COUNT_BIT = 1  # the hand-built counter's "count 0" bit; count k is COUNT_BIT + k
+
+
+def test_a_counter_that_stops_short_grows_one_link_a_call_until_it_verifies():
+    model = count_model(4, max_count=2, spare_bits=4)  # counts 0-2; a third 1 clears the count
+    optimizer = torch.optim.Adam(model.parameters())
+    rollouts = batch(COUNT_ENV, **COUNT_KWARGS)
+    keeps = model.A.detach().diagonal(dim1=1, dim2=2)[:, COUNT_BIT + 2] > 0
+
+    first = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5, True)
+
+    successor, answer = first  # count 4 was lost at the same link as count 3: one link only
+    assert (successor.step, successor.output, successor.token) == (5, 2 + 3, ONE)
+    assert successor.source == COUNT_BIT + 2  # the third 1 cleared "count 2" and set nothing
+    A, C = model.A.detach(), model.C.detach()
+    assert A[ONE, successor.bit, successor.source] == RESAMPLE_MARGIN
+    assert torch.equal(A[:, successor.bit, successor.bit] > 0, keeps)  # kept as count 2 is
+    assert (C[:, successor.bit] == -RESAMPLE_MARGIN).all()  # it names nothing
+    assert (answer.output, answer.token, answer.source) == (2 + 3, ASK_COUNT, successor.bit)
+    assert C[answer.output, answer.bit] == ANSWER_LOGIT
+    assert not verify(Automaton.from_model(model), COUNT_ENV, COUNT_KWARGS).verified
+
+    second = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 6, True)
+
+    assert [(r.output, r.token, r.source) for r in second] == [
+        (2 + 4, ONE, successor.bit),
+        (2 + 4, ASK_COUNT, second[0].bit),
+    ]
+    assert verify(Automaton.from_model(model), COUNT_ENV, COUNT_KWARGS).verified
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 7, True) == []
+
+
+def test_successors_leave_an_exact_counter_alone_and_need_two_dormant_bits():
+    for model in (count_model(4, spare_bits=4), count_model(4, max_count=2, spare_bits=1)):
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        done = resample_dormant_bits(
+            model,
+            torch.optim.Adam(model.parameters()),
+            *batch(COUNT_ENV, **COUNT_KWARGS),
+            torch.Generator(),
+            successors=True,
+        )
+        assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())

@@ -133,6 +133,8 @@ def test_bad_config_is_rejected():
         TrainConfig(resample_interval=-1)
     with pytest.raises(ValueError, match="boolean RNN"):
         TrainConfig(model="gru", resample_interval=10)
+    with pytest.raises(ValueError, match="resample_successors needs resample_interval"):
+        TrainConfig(resample_successors=True)
 
 
 def test_small_run_reaches_100_percent():
@@ -204,7 +206,7 @@ def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypat
 def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step):
+    def recorder(model, optimizer, act, target, mask, generator, step, successors):
         calls.append((step, int(torch.randint(1000, (1,), generator=generator))))
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
@@ -219,6 +221,25 @@ def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypa
     calls.clear()
     train(dataclasses.replace(config, resample_interval=7), progress=False)
     assert [draw for _, draw in calls] == again  # each resampling draws from its own seed
+
+
+def test_resampling_grows_successors_only_when_asked_and_can_use_fresh_episodes(monkeypatch):
+    calls = []
+
+    def recorder(model, optimizer, act, target, mask, generator, step, successors):
+        calls.append((step, successors, len(act)))
+        return []
+
+    monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
+    config = dataclasses.replace(
+        HARDEN, steps=100, harden_start=30, harden_steps=20, resample_interval=10
+    )
+    train(config, progress=False)
+    assert calls == [(40, False, HARDEN.batch_size), (50, False, HARDEN.batch_size)]
+    calls.clear()
+    grow = dataclasses.replace(config, resample_successors=True, resample_episodes=7)
+    train(grow, progress=False)
+    assert calls == [(40, True, 7), (50, True, 7)]
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
