@@ -17,7 +17,7 @@ STATE_DIMS = {
     "CountEasy": 32,
     "RepeatEasy": 32,
     "RememberMedium": 64,
-    "CountMedium": 96,
+    "CountMedium": 64,
     "RepeatMedium": 48,
     "RememberHard": 160,
     "CountHard": 160,
