@@ -53,12 +53,17 @@ without: with it seed 0 ended at 92.6% instead of 99.4% (docs/results-notes.md).
 
 SUCCESSOR_SETTINGS: dict[str, Any] = {"resample_interval": 500, "resample_successors": True}
 """Counters longer than CountEasy's: every 500 hardening steps, a missed count also gets a
-successor bit (``agents.resample.resample_successor_bits``), which grows the chain one link at a
-time; CountMedium went from counting to 8 (67%) to 99% of answers at state 64
-(docs/results-notes.md)."""
+successor bit (``agents.resample``, ``successors=True``), which grows the chain one link at a
+time; CountMedium went from counting to 8 (67%) to 99% of answers at state 64, and CountEasy
+(every 1,000 steps) verifies for seed 1 too (docs/results-notes.md)."""
 
 BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
-    "CountEasy": {**COUNTER_SETTINGS, "harden_start": HARDEN_WARMUP, "harden_steps": 22000},
+    "CountEasy": {
+        **COUNTER_SETTINGS,
+        "harden_start": HARDEN_WARMUP,
+        "harden_steps": 22000,
+        "resample_successors": True,
+    },
     **{f"Count{level}": COUNTER_SETTINGS | SUCCESSOR_SETTINGS for level in ("Medium", "Hard")},
     "RememberMedium": {"lr": 0.03, "harden_start": HARDEN_WARMUP, "harden_steps": 15000},
     "RepeatMedium": {"harden_start": HARDEN_WARMUP, "harden_steps": 27000, "resample_interval": 0},

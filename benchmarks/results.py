@@ -228,7 +228,7 @@ def render(out: Path, docs: Path) -> None:
         + f". While hardening it rewires dormant state bits every {RESAMPLE_INTERVAL:,} steps"
         ' (`agents.resample`), except where a row says "no resampling"; '
         + ", ".join(
-            f"{preset} every {settings['resample_interval']:,}"
+            f"{preset} every {settings.get('resample_interval', RESAMPLE_INTERVAL):,}"
             for preset, settings in BOOLEAN_SETTINGS.items()
             if settings.get("resample_successors")
         )
