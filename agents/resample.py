@@ -125,8 +125,25 @@ class _Rewirer:
         keep: Tensor | None = None,
     ) -> None:
         """Make ``bit`` "``token`` read while ``source`` is true; kept by the tokens ``keep``
-        says (default all); feeds no other bit; names ``output`` (if ``names``)"."""
-        _rewire(self.model, self.optimizer, bit, token, source, output if names else None, keep)
+        says (default all); feeds no other bit; names ``output`` (if ``names``)", clear Adam's
+        moments of the entries it changed, and record it for ``output``."""
+        model, m = self.model, RESAMPLE_MARGIN
+        with torch.no_grad():
+            model.A[:, bit, :] = -m
+            model.A[:, :, bit] = -m
+            model.A[:, bit, bit] = m if keep is None else torch.where(keep, m, -m)
+            model.A[token, bit, source] = m
+            model.C[:, bit] = -m
+            if names:
+                model.C[output, bit] = ANSWER_LOGIT
+        for param, index in (
+            (model.A, (slice(None), bit)),
+            (model.A, (Ellipsis, bit)),
+            (model.C, (Ellipsis, bit)),
+        ):
+            for moment in self.optimizer.state.get(param, {}).values():
+                if torch.is_tensor(moment) and moment.shape == param.shape:
+                    moment[index] = 0
         self.done.append(Resample(self.step, output, token, source, bit))
 
 
@@ -227,33 +244,3 @@ def _evidence_bit(
     if not exact.any():
         return None
     return int(torch.where(exact, support, -1.0).argmax())
-
-
-def _rewire(
-    model: BooleanRNN,
-    optimizer: torch.optim.Optimizer,
-    bit: int,
-    token: int,
-    source: int,
-    output: int | None = None,
-    keep: Tensor | None = None,
-) -> None:
-    """Make ``bit`` "``token`` read while ``source`` is true; kept by the tokens ``keep`` says
-    (default all); feeds no other bit; names ``output`` (default none)"."""
-    m = RESAMPLE_MARGIN
-    with torch.no_grad():
-        model.A[:, bit, :] = -m
-        model.A[:, :, bit] = -m
-        model.A[:, bit, bit] = m if keep is None else torch.where(keep, m, -m)
-        model.A[token, bit, source] = m
-        model.C[:, bit] = -m
-        if output is not None:
-            model.C[output, bit] = ANSWER_LOGIT
-    for param, index in (
-        (model.A, (slice(None), bit)),
-        (model.A, (Ellipsis, bit)),
-        (model.C, (Ellipsis, bit)),
-    ):
-        for moment in optimizer.state.get(param, {}).values():
-            if torch.is_tensor(moment) and moment.shape == param.shape:
-                moment[index] = 0
