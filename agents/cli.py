@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resample-successors",
         action="store_true",
-        help="resampling also grows a successor of the bit lost before each missed output",
+        help="resampling also gives each missed output an answer or successor bit",
     )
     p.add_argument(
         "--resample-episodes",

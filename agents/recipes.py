@@ -48,14 +48,22 @@ shift init and the keep prior."""
 
 RESAMPLE_INTERVAL = 1000
 """The boolean RNN recipes rewire dormant bits every this many hardening steps
-(``agents.resample``): the CountEasy and RememberMedium automata then verify. RepeatMedium does
-without: with it seed 0 ended at 92.6% instead of 99.4% (docs/results-notes.md)."""
+(``agents.resample``): the CountEasy and RememberMedium automata then verify. The Repeat presets
+do without: with it RepeatMedium seed 0 ended at 92.6% instead of 99.4%, and RepeatEasy seeds 0
+and 1 answered 100% but their automata missed one rare path (24 of 349,440 exhaustive
+episodes), while without it seeds 0-2 verify (docs/results-notes.md)."""
 
-SUCCESSOR_SETTINGS: dict[str, Any] = {"resample_interval": 500, "resample_successors": True}
-"""Counters longer than CountEasy's: every 500 hardening steps, a missed count also gets a
-successor bit (``agents.resample``, ``successors=True``), which grows the chain one link at a
-time; CountMedium went from counting to 8 (67%) to 99% of answers at state 64, and CountEasy
-(every 1,000 steps) verifies for seed 1 too (docs/results-notes.md)."""
+SUCCESSOR_SETTINGS: dict[str, Any] = {
+    "resample_interval": 500,
+    "resample_successors": True,
+    "harden_prior": 3e-5,
+}
+"""Counters longer than CountEasy's: every 500 hardening steps, a missed count also gets an
+answer or successor bit (``agents.resample``, ``successors=True``), which grows the chain;
+CountMedium went from counting to 8 (67%) to 100% of answers and a verified automaton at state
+64. A tenth of CountEasy's keep prior: the top counts are rare in training, and at 3e-4 the
+prior wore their links away between the batches that hold them (at 3e-5 CountEasy seed 0 loses
+its 10× length instead, so it keeps 3e-4); docs/results-notes.md."""
 
 BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
     "CountEasy": {
@@ -67,6 +75,7 @@ BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
     **{f"Count{level}": COUNTER_SETTINGS | SUCCESSOR_SETTINGS for level in ("Medium", "Hard")},
     "RememberMedium": {"lr": 0.03, "harden_start": HARDEN_WARMUP, "harden_steps": 15000},
     "RepeatMedium": {"harden_start": HARDEN_WARMUP, "harden_steps": 27000, "resample_interval": 0},
+    "RepeatEasy": {"resample_interval": 0},
 }
 """TrainConfig settings of the boolean RNN that differ from the defaults, per preset."""
 

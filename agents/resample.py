@@ -8,13 +8,13 @@ recruit it: an unused bit is false everywhere, so every path through it carries 
 ``e^-8`` and gets no gradient to speak of. Like resampling dead neurons in sparse autoencoders,
 :func:`resample_dormant_bits` rewires such a bit directly, from the batch's own mistakes:
 
-1. Run the model without noise on the batch. An output is *over-shared* when it is true at a
-   valid position whose target it is not (a false positive of the thresholded readout).
+1. Run the thresholded automaton (:mod:`agents.extract`) on the batch. An output is
+   *over-shared* when it is true at a valid position whose target it is not.
 2. For each over-shared output ``v``: pick a position where ``v`` is the target and the token
    ``a`` read there. Of the bits true in the state before it, take as evidence ``k`` the one
    that, whenever it is true before an ``a`` on the batch, has ``v`` as the target, and is so
    most often; if no bit is such exact evidence, leave ``v`` alone. Pick a dormant bit ``u``
-   (never true on the batch, not in ``x0``).
+   (never true on the batch, not in ``x0``, and no bit sets it).
 3. Rewire ``u`` to "token ``a`` was read while ``k`` was true; kept from then on; feeds no other
    bit; names ``v``", with margins of ``RESAMPLE_MARGIN``, and clear Adam's moments of the
    entries it changed.
@@ -27,24 +27,28 @@ count-8 state at all, 97.5% of answers) to verifying exactly.
 With ``successors=True`` it also grows what the model lacks altogether. CountMedium's counter
 stopped at 8: the ninth ``1`` cleared the count-8 bit and set no other, so every count from 9
 on ended in one state, and the bit that would hold "count 9" is dormant, out of gradient's
-reach. For each *missed* output (the target, not named):
+reach. For each *missed* output (the target, not named), at a position where it is missed:
 
-1. In an episode where it is missed, take the last transition before the miss that cleared a
-   bit and set none (*lossy*: information was dropped there): token ``a``, cleared bit ``k``
-   (the lowest, if several).
-2. Rewire a dormant bit ``u`` as ``k``'s successor: true when ``a`` is read while ``k`` is true,
-   and kept or cleared by each token as ``k`` is (``A_i[u, u] = A_i[k, k]``); it names nothing.
-3. If ``u``, traced on the batch, is exact evidence for the output at the token read at the
-   miss (whenever it is true before that token, the output is the target), rewire a second
-   dormant bit ``w``: "that token read while ``u`` was true; kept; names the output".
+1. If a bit true before it is exact evidence for the output at the token read there, rewire a
+   dormant bit as that output's answer bit, as above: the state still tells, the readout does
+   not.
+2. Otherwise take the last transition before the miss that cleared a bit and set none
+   (*lossy*: information was dropped there): token ``a``, cleared bit ``k`` (the lowest, if
+   several). Rewire a dormant bit ``u`` as ``k``'s successor: true when ``a`` is read while
+   ``k`` is true, and kept or cleared by each token as ``k`` is (``A_i[u, u] = A_i[k, k]``); it
+   names nothing.
 
-Each call extends a chain by one link: after it, the count-9 state is ``{u}`` and the tenth
-``1`` is the next lossy transition. Every 500 hardening steps, CountMedium's automaton went from
-counting to 8 (67% of answers) to 99% (docs/results-notes.md).
+Then run the rewired model on the batch again and repeat, until a round rewires nothing (no
+(token, source) pair twice in one call). A counter that stops at 8 thus grows, in one call,
+"count 9", its answer bit, "count 10", and so on up to the highest count on the batch; the
+rarest counts get theirs at a later call whose batch holds them. Every 500 hardening steps,
+CountMedium's automaton went from counting to 8 (67% of answers) to verifying exactly
+(docs/results-notes.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -53,8 +57,10 @@ from torch import Tensor
 
 from agents.model import BooleanRNN
 
-RESAMPLE_MARGIN = 10.0
-"""Magnitude (before the parameter bound) of every entry a resampling writes."""
+RESAMPLE_MARGIN = 40.0
+"""Magnitude (before the parameter bound; about 26 after it) of every entry a resampling writes:
+as far from 0 as a trained model's settled links, so that hardening's row noise (σ up to 8) does
+not flip the new bit. At 10 it did: new links on CountMedium died within 50 steps."""
 ANSWER_LOGIT = 3.0
 """The resampled bit's readout entry for its output: true, but below a settled answer's."""
 
@@ -73,9 +79,11 @@ class Resample:
 
 @dataclass(frozen=True)
 class _BatchView:
-    """The model's noiseless run on a batch (``act``, ``mask`` ``(B, T)``): which bits are true
-    after (``on``) and before (``before``) each position ``(B, T, D)``, which outputs fire and
-    which is the target ``(B, T, V)``, and the dormant bits (never true on it, not in ``x0``)."""
+    """The thresholded automaton's run on a batch (``act``, ``mask`` ``(B, T)``): which bits
+    are true after (``on``) and before (``before``) each position ``(B, T, D)``, which outputs
+    fire and which is the target ``(B, T, V)``, and the dormant bits (never true on it, not in
+    ``x0``, and no other bit sets them: a bit of a card that this batch happens to lack is in
+    use)."""
 
     act: Tensor
     mask: Tensor
@@ -87,18 +95,21 @@ class _BatchView:
 
 
 def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _BatchView:
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        states = model.scan_states(act)
-        logits = model.readout(states)
-    model.train(was_training)
-    on = states > 0
-    start = model.x0.detach() > 0
+    """Run the thresholded automaton of ``model`` (exact boolean algebra, as
+    :class:`agents.extract.Automaton` does) on the batch: what the resampling mends is what the
+    automaton gets wrong, not what the soft model gets right by magnitudes."""
+    A, C, start = model.boolean_parameters()
+    x = start.expand(len(act), -1)
+    on = torch.empty(*act.shape, len(start), dtype=torch.bool, device=act.device)
+    for t in range(act.shape[1]):
+        x = (A[act[:, t]] & x.unsqueeze(1)).any(-1)
+        on[:, t] = x
     before = torch.cat([start.expand(len(act), 1, -1), on[:, :-1]], dim=1)
-    dormant = torch.nonzero(~(on[mask].any(0) | start)).flatten().tolist()
-    is_target = F.one_hot(target, logits.shape[-1]).bool()
-    return _BatchView(act, mask, on, before, logits > 0, is_target, dormant)
+    fired = (C & on.unsqueeze(-2)).any(-1)
+    fed = (A & ~torch.eye(len(start), dtype=torch.bool, device=A.device)).any(-1).any(0)
+    dormant = torch.nonzero(~(on[mask].any(0) | start | fed)).flatten().tolist()
+    is_target = F.one_hot(target, len(C)).bool()
+    return _BatchView(act, mask, on, before, fired, is_target, dormant)
 
 
 @dataclass
@@ -157,13 +168,14 @@ def resample_dormant_bits(
     step: int = 0,
     successors: bool = False,
 ) -> list[Resample]:
-    """Rewire one dormant bit for each over-shared output of the batch and, with
-    ``successors``, then successor bits for each missed output (see the module doc); the
-    rewirings done (none when nothing is over-shared or missed, or no bit is dormant)."""
+    """Rewire one dormant bit for each output the automaton over-shares on the batch and, with
+    ``successors``, then answer or successor bits for each output it misses, round by round
+    (see the module doc); the rewirings done (none when nothing is over-shared or missed, or
+    no bit is dormant)."""
     rewirer = _Rewirer(model, optimizer, generator, step)
     _answer_bits(rewirer, _look(model, act, target, mask))
     if successors:
-        _successor_bits(rewirer, _look(model, act, target, mask))
+        _successor_bits(rewirer, lambda: _look(model, act, target, mask))
     return rewirer.done
 
 
@@ -187,45 +199,46 @@ def _answer_bits(rewirer: _Rewirer, view: _BatchView) -> None:
         rewirer.rewire(dormant.pop(rewirer.pick(len(dormant))), token, source, output)
 
 
-def _successor_bits(rewirer: _Rewirer, view: _BatchView) -> None:
-    act, mask, on, before, dormant = view.act, view.mask, view.on, view.before, view.dormant
+def _successor_bits(rewirer: _Rewirer, look: Callable[[], _BatchView]) -> None:
+    """Round after round on the rewired model (``look`` runs it on the batch), give each missed
+    output an answer bit or a successor bit, until a round rewires nothing."""
+    links: set[tuple[int, int]] = set()
+    while _grow(rewirer, look(), links):
+        pass
+
+
+def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, int]]) -> bool:
+    """One round of :func:`_successor_bits`; whether it rewired a bit. ``links`` holds the
+    (token, source) pairs rewired so far, none of which is rewired twice."""
+    act, mask, on, before = view.act, view.mask, view.on, view.before
+    rewired = {r.bit for r in rewirer.done}
+    dormant = [bit for bit in view.dormant if bit not in rewired]
     missed = view.is_target & ~view.fired & mask.unsqueeze(-1)
     lossy = (before & ~on).any(-1) & ~(on & ~before).any(-1) & mask
     keeps = rewirer.model.A.detach().diagonal(dim1=1, dim2=2) > 0  # (V_act, D): i keeps d
-    links: set[tuple[int, int]] = set()
+    grown = False
     for output in torch.nonzero(missed.any((0, 1))).flatten().tolist():
-        if len(dormant) < 2:
+        if not dormant:
             break
         positions = torch.nonzero(missed[..., output])
         b, t = positions[rewirer.pick(len(positions))].tolist()
-        drops = torch.nonzero(lossy[b, :t]).flatten()
-        if len(drops) == 0:
-            continue
-        p = int(drops[-1])
-        token, source = int(act[b, p]), int(torch.nonzero(before[b, p] & ~on[b, p])[0])
+        token = int(act[b, t])
+        named = view.is_target[..., output] & mask
+        source = _evidence_bit(before, act == token, mask, named, before[b, t])
+        names = source is not None
+        if not names:  # the state no longer tells: grow a successor of the bit lost last
+            drops = torch.nonzero(lossy[b, :t]).flatten()
+            if len(drops) == 0:
+                continue
+            p = int(drops[-1])
+            token, source = int(act[b, p]), int(torch.nonzero(before[b, p] & ~on[b, p])[0])
         if (token, source) in links:
             continue
         links.add((token, source))
-        successor = dormant.pop(rewirer.pick(len(dormant)))
-        rewirer.rewire(successor, token, source, output, names=False, keep=keeps[:, source])
-        successor_before = _trace(act, token, before[..., source], keeps[:, source])
-        answer_token = int(act[b, t])
-        reads = (act == answer_token) & mask & successor_before
-        if reads.any() and bool(view.is_target[..., output][reads].all()):
-            bit = dormant.pop(rewirer.pick(len(dormant)))
-            rewirer.rewire(bit, answer_token, successor, output)
-
-
-def _trace(act: Tensor, token: int, source_before: Tensor, keep: Tensor) -> Tensor:
-    """Bool ``(B, T)``: before each position, is a bit true that turns on when ``token`` is
-    read while the source is true (``source_before`` ``(B, T)``) and is kept by the tokens
-    ``keep`` ``(V_act,)`` says?"""
-    bit = torch.zeros(len(act), dtype=torch.bool, device=act.device)
-    trace = torch.empty_like(source_before)
-    for t in range(act.shape[1]):
-        trace[:, t] = bit
-        bit = ((act[:, t] == token) & source_before[:, t]) | (bit & keep[act[:, t]])
-    return trace
+        bit = dormant.pop(rewirer.pick(len(dormant)))
+        rewirer.rewire(bit, token, source, output, names, keep=None if names else keeps[:, source])
+        grown = True
+    return grown
 
 
 def _evidence_bit(

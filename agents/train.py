@@ -18,9 +18,9 @@ runs stuck below 100% got out of their plateau. ``harden_prior`` adds :func:`kee
 pulls every transition the data does not ask for back to "keep": a counter then also keeps its
 count over zeros it never saw in training (CountEasy at 10× length: the automaton's answers went
 from 89% to 100%). ``resample_interval`` rewires, every so many hardening steps, a state bit the
-model does not use for each output that fires where it should not, and with
-``resample_successors`` also a successor of the bit the model lost for each output it misses
-(:mod:`agents.resample`).
+model does not use for each output the thresholded automaton names where it should not, and
+with ``resample_successors`` also, for each output it misses, an answer bit or a successor of
+the bit it lost (:mod:`agents.resample`).
 """
 
 from __future__ import annotations

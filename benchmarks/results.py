@@ -232,7 +232,7 @@ def render(out: Path, docs: Path) -> None:
             for preset, settings in BOOLEAN_SETTINGS.items()
             if settings.get("resample_successors")
         )
-        + " steps, and there it also grows successor bits for missed answers.",
+        + " steps, and there it also gives missed answers answer or successor bits.",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "

@@ -7,7 +7,7 @@ import torch
 
 from agents.extract import Automaton, verify
 from agents.model import BooleanRNN
-from agents.resample import ANSWER_LOGIT, RESAMPLE_MARGIN, resample_dormant_bits
+from agents.resample import ANSWER_LOGIT, RESAMPLE_MARGIN, _look, resample_dormant_bits
 from memgym import batch_rollouts
 from tests.agents.handbuilt import FALSE, TRUE, count_model, remember_model
 
@@ -86,6 +86,21 @@ def test_each_over_shared_output_gets_a_dormant_bit_from_ask_and_its_hold_bit():
     assert verify(Automaton.from_model(model), ENV, KWARGS, random_episodes=1000).verified
 
 
+def test_the_resampler_sees_what_the_thresholded_automaton_does():
+    torch.manual_seed(0)
+    model = BooleanRNN(CARDS + 3, CARDS + 2, 12)  # random signs: a soft model far from boolean
+    act, target, mask = batch()
+    view = _look(model, act, target, mask)
+    automaton = Automaton.from_model(model)
+    for b in range(0, len(act), 7):
+        x = automaton.x0
+        for t, token in enumerate(act[b].tolist()):
+            assert torch.equal(view.before[b, t], torch.as_tensor(x))
+            x = automaton.step(x, token)
+            assert torch.equal(view.on[b, t], torch.as_tensor(x))
+            assert torch.equal(view.fired[b, t], torch.as_tensor((automaton.C & x).any(1)))
+
+
 def test_an_exact_model_is_left_alone():
     model = remember_model(CARDS)
     optimizer = torch.optim.Adam(model.parameters())
@@ -117,6 +132,22 @@ def test_nothing_happens_without_a_dormant_bit():
     assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
+def test_a_bit_another_bit_sets_is_in_use_even_where_the_batch_never_turns_it_on():
+    act, target, mask = batch()
+    card_0 = act[:, 0] == 0  # episodes of card 0 only: card 1's hold bit is never on
+    for seed in range(20):
+        model = shortcut_model()
+        done = resample_dormant_bits(
+            model,
+            torch.optim.Adam(model.parameters()),
+            act[card_0],
+            target[card_0],
+            mask[card_0],
+            torch.Generator().manual_seed(seed),
+        )
+        assert done and HOLD + 1 not in {r.bit for r in done}
+
+
 def test_an_output_without_exact_evidence_is_left_alone():
     model = shortcut_model()
     with torch.no_grad():  # card 1 now writes card 0's hold bit: no bit tells the cards apart
@@ -134,37 +165,58 @@ ONE, ASK_COUNT = 1, 2  # act tokens of Count
 COUNT_BIT = 1  # the hand-built counter's "count 0" bit; count k is COUNT_BIT + k
 
 
-def test_a_counter_that_stops_short_grows_one_link_a_call_until_it_verifies():
+def test_a_counter_that_stops_short_grows_its_chain_round_by_round_until_it_verifies():
     model = count_model(4, max_count=2, spare_bits=4)  # counts 0-2; a third 1 clears the count
     optimizer = torch.optim.Adam(model.parameters())
     rollouts = batch(COUNT_ENV, **COUNT_KWARGS)
     keeps = model.A.detach().diagonal(dim1=1, dim2=2)[:, COUNT_BIT + 2] > 0
 
-    first = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5, True)
+    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5, True)
 
-    successor, answer = first  # count 4 was lost at the same link as count 3: one link only
-    assert (successor.step, successor.output, successor.token) == (5, 2 + 3, ONE)
-    assert successor.source == COUNT_BIT + 2  # the third 1 cleared "count 2" and set nothing
+    # round 1: count 3 and count 4 were both lost at the third 1, one link for both; round 2:
+    # count 3's answer bit, and the fourth 1 now clears count 3: its successor; round 3: count
+    # 4's answer bit
+    successor, answer, successor_2, answer_2 = done
+    assert {r.step for r in done} == {5}
+    assert (successor.output, successor.token, successor.source) == (2 + 3, ONE, COUNT_BIT + 2)
     A, C = model.A.detach(), model.C.detach()
     assert A[ONE, successor.bit, successor.source] == RESAMPLE_MARGIN
     assert torch.equal(A[:, successor.bit, successor.bit] > 0, keeps)  # kept as count 2 is
     assert (C[:, successor.bit] == -RESAMPLE_MARGIN).all()  # it names nothing
     assert (answer.output, answer.token, answer.source) == (2 + 3, ASK_COUNT, successor.bit)
     assert C[answer.output, answer.bit] == ANSWER_LOGIT
+    assert (A[:, answer.bit, answer.bit] == RESAMPLE_MARGIN).all()  # kept by every token
+    assert [(r.output, r.token, r.source) for r in (successor_2, answer_2)] == [
+        (2 + 4, ONE, successor.bit),
+        (2 + 4, ASK_COUNT, successor_2.bit),
+    ]
+    assert len({r.bit for r in done}) == 4
+    assert verify(Automaton.from_model(model), COUNT_ENV, COUNT_KWARGS).verified
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 6, True) == []
+
+
+def test_a_missed_answer_whose_count_the_state_still_holds_gets_an_answer_bit():
+    model = count_model(4, spare_bits=1)
+    answering_3 = COUNT_BIT + 5 + 3  # the "answering 3" bit, now never set: dormant too
+    with torch.no_grad():
+        model.A[ASK_COUNT, answering_3, COUNT_BIT + 3] = FALSE
     assert not verify(Automaton.from_model(model), COUNT_ENV, COUNT_KWARGS).verified
 
-    second = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 6, True)
+    (done,) = resample_dormant_bits(
+        model,
+        torch.optim.Adam(model.parameters()),
+        *batch(COUNT_ENV, **COUNT_KWARGS),
+        torch.Generator(),
+        successors=True,
+    )
 
-    assert [(r.output, r.token, r.source) for r in second] == [
-        (2 + 4, ONE, successor.bit),
-        (2 + 4, ASK_COUNT, second[0].bit),
-    ]
+    assert (done.output, done.token, done.source) == (2 + 3, ASK_COUNT, COUNT_BIT + 3)
+    assert model.C.detach()[done.output, done.bit] == ANSWER_LOGIT
     assert verify(Automaton.from_model(model), COUNT_ENV, COUNT_KWARGS).verified
-    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 7, True) == []
 
 
-def test_successors_leave_an_exact_counter_alone_and_need_two_dormant_bits():
-    for model in (count_model(4, spare_bits=4), count_model(4, max_count=2, spare_bits=1)):
+def test_successors_leave_an_exact_counter_alone_and_stop_when_no_bit_is_dormant():
+    for model in (count_model(4, spare_bits=4), count_model(4, max_count=2)):
         state = {k: v.clone() for k, v in model.state_dict().items()}
         done = resample_dormant_bits(
             model,
