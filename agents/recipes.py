@@ -62,8 +62,8 @@ SUCCESSOR_SETTINGS: dict[str, Any] = {
 answer or successor bit (``agents.resample``, ``successors=True``), which grows the chain;
 CountMedium went from counting to 8 (67%) to 100% of answers and a verified automaton at state
 64. A tenth of CountEasy's keep prior: the top counts are rare in training, and at 3e-4 the
-prior wore their links away between the batches that hold them (at 3e-5 CountEasy seed 0 loses
-its 10× length instead, so it keeps 3e-4); docs/results-notes.md."""
+prior wore their links away between the batches that hold them. CountEasy keeps 3e-4: at 3e-5
+its seed 0 automaton fell to 90.5% at 10× length (docs/results-notes.md)."""
 
 BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
     "CountEasy": {
