@@ -45,13 +45,19 @@ class Automaton:
         """The next state ``x'_i = OR_k (A[token]_ik AND x_k)`` of a bool state ``(D,)``."""
         return (self.A[token] & x).any(axis=1)
 
+    def fires(self, x: np.ndarray) -> np.ndarray:
+        """Which output bits ``OR_k (C_jk AND x_k)`` are true in states ``(..., D)``: bool
+        ``(..., V_obs)``."""
+        return (self.C & x[..., None, :]).any(axis=-1)
+
     def predict(self, x: np.ndarray) -> int:
-        """The obs token whose output bit ``OR_k (C_jk AND x_k)`` alone is true, else MISS."""
-        out = np.flatnonzero((self.C & x).any(axis=1))
+        """The obs token whose output bit alone is true (:meth:`fires`), else MISS."""
+        out = np.flatnonzero(self.fires(x))
         return int(out[0]) if len(out) == 1 else MISS
 
     def run(self, act: np.ndarray) -> Trace:
-        """Predictions ``(B, T)`` for act streams ``(B, T)``, and the states they visit.
+        """Predictions ``(B, T)`` for act streams ``(B, T)``, the states they visit, and which
+        of them each stream is in after each token.
 
         Every distinct state gets an id the first time it is reached, and each (state, token)
         transition is computed once, so long batches cost one table look-up a step.
@@ -62,6 +68,7 @@ class Automaton:
         table = np.full((16, len(self.A)), -1, dtype=np.int64)
         current = np.zeros(len(act), dtype=np.int64)
         predictions = np.empty(act.shape, dtype=np.int64)
+        state_ids = np.empty(act.shape, dtype=np.int64)
         for t in range(act.shape[1]):
             tokens = act[:, t]
             for state, token in np.unique(
@@ -77,17 +84,20 @@ class Automaton:
                         table = np.concatenate([table, np.full_like(table, -1)])
                 table[state, token] = ids[key]
             current = table[current, tokens]
+            state_ids[:, t] = current
             predictions[:, t] = np.asarray(outputs)[current]
-        return Trace(predictions, np.stack(states))
+        return Trace(predictions, np.stack(states), state_ids)
 
 
 @dataclass(frozen=True)
 class Trace:
-    """What an automaton did on a batch: predictions ``(B, T)`` and the distinct states it
-    reached, the start state included (bool ``(S, D)``)."""
+    """What an automaton did on a batch: predictions ``(B, T)``, the distinct states it
+    reached, the start state first (bool ``(S, D)``), and the index into them of the state
+    after each token (``(B, T)``)."""
 
     predictions: np.ndarray
     states: np.ndarray
+    state_ids: np.ndarray
 
 
 @dataclass

@@ -51,10 +51,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from agents.extract import Automaton
 from agents.model import BooleanRNN
 
 RESAMPLE_MARGIN = 40.0
@@ -95,20 +97,20 @@ class _BatchView:
 
 
 def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _BatchView:
-    """Run the thresholded automaton of ``model`` (exact boolean algebra, as
-    :class:`agents.extract.Automaton` does) on the batch: what the resampling mends is what the
-    automaton gets wrong, not what the soft model gets right by magnitudes."""
-    A, C, start = model.boolean_parameters()
-    x = start.expand(len(act), -1)
-    on = torch.empty(*act.shape, len(start), dtype=torch.bool, device=act.device)
-    for t in range(act.shape[1]):
-        x = (A[act[:, t]] & x.unsqueeze(1)).any(-1)
-        on[:, t] = x
+    """Run the thresholded automaton of ``model`` (:class:`agents.extract.Automaton`) on the
+    batch: what the resampling mends is what the automaton gets wrong, not what the soft model
+    gets right by magnitudes."""
+    automaton = Automaton.from_model(model)
+    trace = automaton.run(act.cpu().numpy())
+    ids = torch.as_tensor(trace.state_ids, device=act.device)
+    on = torch.as_tensor(trace.states, device=act.device)[ids]
+    fired = torch.as_tensor(automaton.fires(trace.states), device=act.device)[ids]
+    start = on.new_tensor(automaton.x0)
     before = torch.cat([start.expand(len(act), 1, -1), on[:, :-1]], dim=1)
-    fired = (C & on.unsqueeze(-2)).any(-1)
-    fed = (A & ~torch.eye(len(start), dtype=torch.bool, device=A.device)).any(-1).any(0)
+    others = ~np.eye(len(automaton.x0), dtype=bool)
+    fed = on.new_tensor((automaton.A & others).any(axis=(0, 2)))
     dormant = torch.nonzero(~(on[mask].any(0) | start | fed)).flatten().tolist()
-    is_target = F.one_hot(target, len(C)).bool()
+    is_target = F.one_hot(target, len(automaton.C)).bool()
     return _BatchView(act, mask, on, before, fired, is_target, dormant)
 
 
