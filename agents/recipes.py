@@ -36,7 +36,8 @@ the budget (``agents.train``), unless the preset's settings say otherwise."""
 HARDEN_WARMUP = 3000
 """CountEasy, RememberMedium and RepeatMedium: the boolean RNN hardens from this step on. The row
 noise then works as a regulariser from early on: on RepeatMedium the plateau near 48% gave way
-to 99%; on CountMedium it did worse (57% against 65%), so that keeps the default."""
+to 85–99% (the run is chaotic: docs/results-notes.md); on CountMedium it did worse (57% against
+65%), so that keeps the default."""
 
 COUNTER_SETTINGS: dict[str, Any] = {
     "loss": "first_error_sign",
@@ -49,9 +50,9 @@ shift init and the keep prior."""
 RESAMPLE_INTERVAL = 1000
 """The boolean RNN recipes rewire dormant bits every this many hardening steps
 (``agents.resample``): the CountEasy and RememberMedium automata then verify. The Repeat presets
-do without: with it RepeatMedium seed 0 ended at 92.6% instead of 99.4%, and RepeatEasy seeds 0
-and 1 answered 100% but their automata missed one rare path (24 of 349,440 exhaustive
-episodes), while without it seeds 0-2 verify (docs/results-notes.md)."""
+do without: with it RepeatMedium seed 0 ended at 92.6% instead of 99.4% (on one machine), and
+RepeatEasy seeds 0 and 1 answered 100% but their automata missed one rare path (24 of 349,440
+exhaustive episodes), while without it seeds 0-2 verify (docs/results-notes.md)."""
 
 SUCCESSOR_SETTINGS: dict[str, Any] = {
     "resample_interval": 500,

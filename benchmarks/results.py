@@ -240,12 +240,12 @@ def render(out: Path, docs: Path) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for preset in order:
-        if preset not in by_preset:
-            lines.append(f"| {preset} | – | {STATE_DIMS[preset]} | not run " + "| " * 8 + "|")
-            continue
         for kind in MODEL_KINDS:
-            run = by_preset[preset].get(kind)
+            run = by_preset.get(preset, {}).get(kind)
             if run is None:
+                lines.append(
+                    f"| {preset} | {kind} | {STATE_DIMS[preset]} | not run " + "| " * 8 + "|"
+                )
                 continue
             acc = run["accuracy"]
             seconds = run["seconds_to_perfect"]
@@ -263,7 +263,8 @@ def render(out: Path, docs: Path) -> None:
                 + (f"{seconds:.0f} s" if seconds is not None else "–")
                 + f" | {verified} | {run['device']} | `{run['command']}` |"
             )
-        draw_curves(preset, by_preset[preset], docs / f"curves-{preset}.png")
+        if preset in by_preset:
+            draw_curves(preset, by_preset[preset], docs / f"curves-{preset}.png")
     lines += ["", "Learning curves (held-out answer accuracy vs step): "]
     lines += [f"[{p}](curves-{p}.png)" for p in order if p in by_preset]
     for speed in merge_records(docs / "speed", out, pattern="speed-*.json"):

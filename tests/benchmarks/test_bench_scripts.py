@@ -61,3 +61,21 @@ def test_the_hardening_cell_names_runs_without_resampling():
     run = {"harden_from": 300, "steps_trained": 900, "train_config": {"resample_interval": 1000}}
     assert hardened(run) == " (hardened from 300 until 900)"
     assert hardened({**run, "train_config": {}}) == " (hardened from 300 until 900, no resampling)"
+
+
+def test_the_table_says_which_runs_are_missing(tmp_path):
+    from results import percent, render
+
+    docs = tmp_path / "docs"
+    record = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs/runs/RepeatMedium-lstm.json").read_text()
+    )
+    write(docs / "runs", "RepeatMedium-lstm.json", record)
+
+    render(tmp_path / "out", docs)
+
+    table = (docs / "results.md").read_text()
+    assert f"| RepeatMedium | lstm | 48 | {percent(record['accuracy']['1'])} |" in table
+    assert "| RepeatMedium | boolean | 48 | not run |" in table
+    assert "| RepeatMedium | gru | 48 | not run |" in table
+    assert "| CountHard | boolean | 160 | not run |" in table
