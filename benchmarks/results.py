@@ -240,8 +240,9 @@ def render(out: Path, docs: Path) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for preset in order:
+        runs = by_preset.get(preset, {})
         for kind in MODEL_KINDS:
-            run = by_preset.get(preset, {}).get(kind)
+            run = runs.get(kind)
             if run is None:
                 lines.append(
                     f"| {preset} | {kind} | {STATE_DIMS[preset]} | not run " + "| " * 8 + "|"
@@ -263,8 +264,8 @@ def render(out: Path, docs: Path) -> None:
                 + (f"{seconds:.0f} s" if seconds is not None else "–")
                 + f" | {verified} | {run['device']} | `{run['command']}` |"
             )
-        if preset in by_preset:
-            draw_curves(preset, by_preset[preset], docs / f"curves-{preset}.png")
+        if runs:
+            draw_curves(preset, runs, docs / f"curves-{preset}.png")
     lines += ["", "Learning curves (held-out answer accuracy vs step): "]
     lines += [f"[{p}](curves-{p}.png)" for p in order if p in by_preset]
     for speed in merge_records(docs / "speed", out, pattern="speed-*.json"):
