@@ -78,6 +78,7 @@ TRAIN_OPTIONS = {
     "harden_prior": "harden_prior",
     "resample_interval": "resample_interval",
     "resample_successors": "resample_successors",
+    "resample_delays": "resample_delays",
     "resample_episodes": "resample_episodes",
     "seed": "seed",
     "device": "device",
@@ -252,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resample-successors",
         action="store_true",
         help="resampling also gives each missed output an answer or successor bit",
+    )
+    p.add_argument(
+        "--resample-delays",
+        action="store_true",
+        help="resampling also gives each missed output an answer bit or a delay line",
     )
     p.add_argument(
         "--resample-episodes",

@@ -34,10 +34,11 @@ HARDEN_STEPS = 15000
 the budget (``agents.train``), unless the preset's settings say otherwise."""
 
 HARDEN_WARMUP = 3000
-"""CountEasy, RememberMedium and RepeatMedium: the boolean RNN hardens from this step on. The row
-noise then works as a regulariser from early on: on RepeatMedium the plateau near 48% gave way
-to 85–99% (the run is chaotic: docs/results-notes.md); on CountMedium it did worse (57% against
-65%), so that keeps the default."""
+"""CountEasy, RememberMedium, RepeatMedium and RepeatHard: the boolean RNN hardens (and so
+resamples) from this step on. The row noise then works as a regulariser from early on: on
+RepeatMedium the plateau near 48% gave way to 85–99% before delay lines (the run is chaotic:
+docs/results-notes.md); on CountMedium it did worse (57% against 65%), so that keeps the
+default."""
 
 COUNTER_SETTINGS: dict[str, Any] = {
     "loss": "first_error_sign",
@@ -49,10 +50,14 @@ shift init and the keep prior."""
 
 RESAMPLE_INTERVAL = 1000
 """The boolean RNN recipes rewire dormant bits every this many hardening steps
-(``agents.resample``): the CountEasy and RememberMedium automata then verify. The Repeat presets
-do without: with it RepeatMedium seed 0 ended at 92.6% instead of 99.4% (on one machine), and
-RepeatEasy seeds 0 and 1 answered 100% but their automata missed one rare path (24 of 349,440
-exhaustive episodes), while without it seeds 0-2 verify (docs/results-notes.md)."""
+(``agents.resample``): the CountEasy and RememberMedium automata then verify. RepeatEasy does
+without: with it seeds 0 and 1 answered 100% but their automata missed one rare path (24 of
+349,440 exhaustive episodes), while without it seeds 0-2 verify (docs/results-notes.md)."""
+
+DELAY_SETTINGS: dict[str, Any] = {"resample_delays": True}
+"""Repeat beyond Easy: resampling also grows a delay line for each card the model does not hold
+(``agents.resample``, ``delays=True``). RepeatMedium kept a shift register for card 0 only and
+answered 85%; with delay lines it answers 100% with a verified automaton."""
 
 SUCCESSOR_SETTINGS: dict[str, Any] = {
     "resample_interval": 500,
@@ -75,7 +80,8 @@ BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
     },
     **{f"Count{level}": COUNTER_SETTINGS | SUCCESSOR_SETTINGS for level in ("Medium", "Hard")},
     "RememberMedium": {"lr": 0.03, "harden_start": HARDEN_WARMUP, "harden_steps": 15000},
-    "RepeatMedium": {"harden_start": HARDEN_WARMUP, "harden_steps": 27000, "resample_interval": 0},
+    "RepeatMedium": {"harden_start": HARDEN_WARMUP, "harden_steps": 27000, **DELAY_SETTINGS},
+    "RepeatHard": {"harden_start": HARDEN_WARMUP, **DELAY_SETTINGS},
     "RepeatEasy": {"resample_interval": 0},
 }
 """TrainConfig settings of the boolean RNN that differ from the defaults, per preset."""

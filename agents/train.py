@@ -20,7 +20,8 @@ count over zeros it never saw in training (CountEasy at 10× length: the automat
 from 89% to 100%). ``resample_interval`` rewires, every so many hardening steps, a state bit the
 model does not use for each output the thresholded automaton names where it should not, and
 with ``resample_successors`` also, for each output it misses, an answer bit or a successor of
-the bit it lost (:mod:`agents.resample`).
+the bit it lost, and with ``resample_delays`` an answer bit or a delay line from the token read
+a fixed number of steps before (:mod:`agents.resample`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class TrainConfig:
     harden_prior: float = 0.0  # weight of keep_prior in the hardening loss
     resample_interval: int = 0  # > 0: while hardening, rewire dormant bits every this many steps
     resample_successors: bool = False  # resampling also grows successor bits for missed outputs
+    resample_delays: bool = False  # resampling also grows delay lines for missed outputs
     resample_episodes: int = 0  # > 0: resample from that many fresh episodes (0: the batch)
     checkpoint_interval: int = 500
 
@@ -103,8 +105,9 @@ class TrainConfig:
             )
         if self.harden_start is not None and self.harden_start < 0:
             raise ValueError(f"harden_start must not be negative, got {self.harden_start}")
-        if self.resample_successors and self.resample_interval == 0:
-            raise ValueError("resample_successors needs resample_interval > 0")
+        for name in ("resample_successors", "resample_delays"):
+            if getattr(self, name) and self.resample_interval == 0:
+                raise ValueError(f"{name} needs resample_interval > 0")
         if (self.harden_steps > 0 or self.resample_interval > 0) and self.model != "boolean":
             raise ValueError(
                 f"hardening and resampling are for the boolean RNN, not {self.model!r}"
@@ -301,7 +304,13 @@ def resample(
         batch = to_tensors(episodes, batch[0].device)
     generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
     return resample_dormant_bits(
-        model, optimizer, *batch, generator, step=step, successors=config.resample_successors
+        model,
+        optimizer,
+        *batch,
+        generator,
+        step=step,
+        successors=config.resample_successors,
+        delays=config.resample_delays,
     )
 
 

@@ -221,7 +221,8 @@ def render(out: Path, docs: Path) -> None:
         f"the last {HARDEN_STEPS:,} steps of the budget, and stops when that ends; where",
         "`agents.recipes.BOOLEAN_SETTINGS` says so it hardens from a given step at the latest: "
         + ", ".join(
-            f"{preset} from step {settings['harden_start']:,} for {settings['harden_steps']:,}"
+            f"{preset} from step {settings['harden_start']:,}"
+            f" for {settings.get('harden_steps', HARDEN_STEPS):,}"
             for preset, settings in BOOLEAN_SETTINGS.items()
             if "harden_start" in settings
         )
@@ -232,7 +233,13 @@ def render(out: Path, docs: Path) -> None:
             for preset, settings in BOOLEAN_SETTINGS.items()
             if settings.get("resample_successors")
         )
-        + " steps, and there it also gives missed answers answer or successor bits.",
+        + " steps, and there it also gives missed answers answer or successor bits; "
+        + ", ".join(
+            preset
+            for preset, settings in BOOLEAN_SETTINGS.items()
+            if settings.get("resample_delays")
+        )
+        + " give them answer bits or delay lines instead.",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "

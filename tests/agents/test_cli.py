@@ -97,5 +97,8 @@ def test_train_options_override_the_recipe_or_the_defaults():
     assert config(
         "memgym/CountEasy-v0", "--resample-interval", "50", "--resample-successors"
     ).resample_successors
+    assert config(
+        "memgym/RepeatMedium-v0", "--resample-interval", "50", "--resample-delays"
+    ).resample_delays
     with pytest.raises(SystemExit, match="no recipe"):
         config("memgym/Remember-v0", "--recipe")

@@ -31,6 +31,8 @@ def test_boolean_settings_per_preset():
     assert medium.harden_start == HARDEN_WARMUP and medium.lr == 0.03
     assert (medium.steps, medium.seed, medium.device) == (30000, 2, "cuda")
     assert recipe("RememberHard").steps == STEPS["Hard"]
+    assert recipe("RepeatMedium").resample_delays and recipe("RepeatHard").resample_delays
+    assert recipe("RepeatEasy").resample_interval == 0 and not recipe("CountEasy").resample_delays
 
 
 def test_baselines_get_the_same_size_and_budget_but_their_own_lr():

@@ -7,9 +7,15 @@ import torch
 
 from agents.extract import Automaton, verify
 from agents.model import BooleanRNN
-from agents.resample import ANSWER_LOGIT, RESAMPLE_MARGIN, _look, resample_dormant_bits
+from agents.resample import ANSWER_LOGIT, ANY, RESAMPLE_MARGIN, _look, resample_dormant_bits
 from memgym import batch_rollouts
-from tests.agents.handbuilt import FALSE, TRUE, count_model, remember_model
+from tests.agents.handbuilt import (
+    FALSE,
+    TRUE,
+    count_model,
+    forgetful_repeat_model,
+    remember_model,
+)
 
 CARDS = 2
 ENV = "memgym/Remember-v0"
@@ -226,3 +232,50 @@ def test_successors_leave_an_exact_counter_alone_and_stop_when_no_bit_is_dormant
             successors=True,
         )
         assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+REPEAT_ENV, REPEAT_KWARGS = "memgym/Repeat-v0", {"num_cards": 2, "lag": 2, "n_range": (3, 5)}
+ASK_REPEAT = 2  # act token of Repeat with two cards
+
+
+def test_a_model_that_forgets_every_card_grows_a_delay_line_per_card_and_then_verifies():
+    lag = REPEAT_KWARGS["lag"]
+    model = forgetful_repeat_model(2, spare_bits=2 * (lag + 1))
+    rollouts = batch(REPEAT_ENV, **REPEAT_KWARGS)
+    optimizer = torch.optim.Adam(model.parameters())
+    model.train()(rollouts[0]).sum().backward()
+    optimizer.step()
+    moments = {k: v.clone() for k, v in optimizer.state[model.A].items()}
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator()) == []
+
+    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 3, delays=True)
+
+    A, C = model.A.detach(), model.C.detach()
+    assert len(done) == 2 * (lag + 1) and len({r.bit for r in done}) == len(done)
+    for card in range(2):
+        first, *middle, answer = [r for r in done if r.output == 2 + card]
+        assert (first.token, first.source) == (card, ANY)  # "card just read", from any bit
+        assert A[card, first.bit, 0] == RESAMPLE_MARGIN  # from the waiting bit
+        assert torch.equal(A[:, first.bit, first.bit] > 0, torch.arange(4) == card)
+        chain = [first, *middle]
+        assert [(r.token, r.source) for r in middle] == [(ANY, r.bit) for r in chain[:-1]]
+        assert all((A[:, r.bit, r.bit] < 0).all() for r in middle)  # a step ago, then gone
+        assert (answer.token, answer.source) == (ASK_REPEAT, chain[-1].bit)
+        assert C[2 + card, answer.bit] == ANSWER_LOGIT
+        assert all((C[:, r.bit] < 0).all() for r in chain)  # only the answer bit names it
+    for key, moment in optimizer.state[model.A].items():  # delay lines keep Adam's moments
+        assert torch.equal(moment, moments[key])
+    assert verify(Automaton.from_model(model), REPEAT_ENV, REPEAT_KWARGS).verified
+    assert (
+        resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 4, delays=True) == []
+    )
+
+
+def test_a_delay_line_is_not_grown_without_the_bits_for_all_of_it():
+    model = forgetful_repeat_model(2, spare_bits=REPEAT_KWARGS["lag"])
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rollouts = batch(REPEAT_ENV, **REPEAT_KWARGS)
+    optimizer = torch.optim.Adam(model.parameters())
+
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), delays=True) == []
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())

@@ -135,6 +135,8 @@ def test_bad_config_is_rejected():
         TrainConfig(model="gru", resample_interval=10)
     with pytest.raises(ValueError, match="resample_successors needs resample_interval"):
         TrainConfig(resample_successors=True)
+    with pytest.raises(ValueError, match="resample_delays needs resample_interval"):
+        TrainConfig(resample_delays=True)
 
 
 def test_small_run_reaches_100_percent():
@@ -206,7 +208,7 @@ def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypat
 def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step, successors):
+    def recorder(model, optimizer, act, target, mask, generator, step, successors, delays):
         calls.append((step, int(torch.randint(1000, (1,), generator=generator))))
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
@@ -226,8 +228,8 @@ def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypa
 def test_resampling_grows_successors_only_when_asked_and_can_use_fresh_episodes(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step, successors):
-        calls.append((step, successors, len(act)))
+    def recorder(model, optimizer, act, target, mask, generator, step, successors, delays):
+        calls.append((step, successors, delays, len(act)))
         return []
 
     monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
@@ -235,11 +237,14 @@ def test_resampling_grows_successors_only_when_asked_and_can_use_fresh_episodes(
         HARDEN, steps=100, harden_start=30, harden_steps=20, resample_interval=10
     )
     train(config, progress=False)
-    assert calls == [(40, False, HARDEN.batch_size), (50, False, HARDEN.batch_size)]
+    assert calls == [(40, False, False, HARDEN.batch_size), (50, False, False, HARDEN.batch_size)]
     calls.clear()
     grow = dataclasses.replace(config, resample_successors=True, resample_episodes=7)
     train(grow, progress=False)
-    assert calls == [(40, True, 7), (50, True, 7)]
+    assert calls == [(40, True, False, 7), (50, True, False, 7)]
+    calls.clear()
+    train(dataclasses.replace(config, resample_delays=True), progress=False)
+    assert calls == [(40, False, True, HARDEN.batch_size), (50, False, True, HARDEN.batch_size)]
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
