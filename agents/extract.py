@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from memgym import all_episodes, batch_rollouts, memgym_task, scaled_length_kwargs
@@ -21,6 +22,9 @@ from memgym.tasks import CountTask, RememberTask, RepeatTask, Task
 
 MISS = -1
 """Prediction of the automaton when no obs bit, or more than one, is true."""
+TABLE_STATES = 100_000
+"""Distinct states up to which :func:`verify` runs a batch with the state table of
+:meth:`Automaton.run`; beyond, with :meth:`Automaton.simulate`."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,35 @@ class Automaton:
         out = np.flatnonzero(self.fires(x))
         return int(out[0]) if len(out) == 1 else MISS
 
-    def run(self, act: np.ndarray) -> Trace:
+    def simulate(self, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`run` predicts for act streams ``(B, T)``, and the distinct states
+        reached, the start state among them (bool ``(S, D)``, in no set order).
+
+        It steps the whole batch at once by boolean matrix products (in PyTorch, so on as many
+        threads as ``torch.get_num_threads()``) and keeps no table of
+        states, so it suits automata whose states run into the millions (RepeatHard's register
+        alone can hold 8⁸ contents), where :meth:`run` spends Python work and memory on each
+        new state.
+        """
+        A, C = (torch.as_tensor(m, dtype=torch.float32) for m in (self.A, self.C))
+        x = torch.as_tensor(self.x0).repeat(len(act), 1)
+        act = torch.as_tensor(act)
+        predictions = np.empty(act.shape, dtype=np.int64)
+        reached = [_packed_rows(self.x0[None])]
+        for t in range(act.shape[1]):
+            tokens = act[:, t]
+            for token in tokens.unique():
+                rows = tokens == token
+                x[rows] = x[rows].float() @ A[token].T > 0
+            fires = (x.float() @ C.T > 0).int()
+            predictions[:, t] = torch.where(fires.sum(1) == 1, fires.argmax(1), MISS).numpy()
+            reached.append(np.unique(_packed_rows(x.numpy())))
+        return predictions, _unpacked_rows(np.unique(np.concatenate(reached)), len(self.x0))
+
+    def run(self, act: np.ndarray, max_states: int | None = None) -> Trace | None:
         """Predictions ``(B, T)`` for act streams ``(B, T)``, the states they visit, and which
-        of them each stream is in after each token.
+        of them each stream is in after each token; None once more than ``max_states``
+        distinct states are reached (then :meth:`simulate` is the faster way).
 
         Every distinct state gets an id the first time it is reached, and each (state, token)
         transition is computed once, so long batches cost one table look-up a step.
@@ -77,6 +107,8 @@ class Automaton:
                 x = self.step(states[state], token)
                 key = x.tobytes()
                 if key not in ids:
+                    if max_states is not None and len(states) == max_states:
+                        return None
                     ids[key] = len(states)
                     states.append(x)
                     outputs.append(self.predict(x))
@@ -155,9 +187,30 @@ def hand_built_bits(task: Task) -> int | None:
     return None
 
 
-def episode_errors(trace: Trace, target: np.ndarray, mask: np.ndarray) -> int:
+def _replay(automaton: Automaton, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and distinct states of ``automaton`` on ``act``: from its state table while
+    that stays within :data:`TABLE_STATES` states (fast for small automata), else simulated."""
+    trace = automaton.run(act, max_states=TABLE_STATES)
+    if trace is None:
+        return automaton.simulate(act)
+    return trace.predictions, trace.states
+
+
+def _packed_rows(x: np.ndarray) -> np.ndarray:
+    """Bool rows ``(N, D)`` as one opaque value each ``(N,)``, to sort and compare whole."""
+    packed = np.ascontiguousarray(np.packbits(x, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
+def _unpacked_rows(rows: np.ndarray, width: int) -> np.ndarray:
+    """The bool rows ``(N, width)`` that :func:`_packed_rows` packed."""
+    packed = np.frombuffer(rows.tobytes(), dtype=np.uint8).reshape(len(rows), -1)
+    return np.unpackbits(packed, axis=1, count=width).astype(bool)
+
+
+def episode_errors(predictions: np.ndarray, target: np.ndarray, mask: np.ndarray) -> int:
     """Number of episodes with at least one wrong prediction on a valid step."""
-    return int(((trace.predictions != target) & mask).any(axis=1).sum())
+    return int(((predictions != target) & mask).any(axis=1).sum())
 
 
 def verify(
@@ -181,8 +234,7 @@ def verify(
     _check_vocab(automaton, task)
     result = Verification(random_factor=random_factor, state_dim=len(automaton.x0))
     result.hand_built_bits = hand_built_bits(task)
-    states: set[bytes] = set()
-    used = np.zeros(len(automaton.x0), dtype=bool)
+    reached: list[np.ndarray] = []  # distinct states of each batch, packed
     for n in range(task.n_min, task.n_max + 1):
         count = task.num_episodes(n)
         if result.exhaustive_episodes + count > exhaustive_budget:
@@ -190,12 +242,11 @@ def verify(
         episodes = all_episodes(env_id, n, limit=exhaustive_budget, **env_kwargs)
         for start in range(0, len(episodes), batch_size):
             rows = slice(start, start + batch_size)
-            trace = automaton.run(episodes.act[rows])
+            predictions, states = _replay(automaton, episodes.act[rows])
             result.exhaustive_errors += episode_errors(
-                trace, episodes.target[rows], episodes.mask[rows]
+                predictions, episodes.target[rows], episodes.mask[rows]
             )
-            used |= trace.states.any(axis=0)
-            states.update(x.tobytes() for x in trace.states)
+            reached.append(_packed_rows(states))
         result.exhaustive_lengths.append(n)
         result.exhaustive_episodes += count
     long_kwargs = scaled_length_kwargs(env_id, random_factor, **env_kwargs)
@@ -203,16 +254,16 @@ def verify(
     for index, start in enumerate(range(0, random_episodes, batch_size)):
         size = min(batch_size, random_episodes - start)
         batch = batch_rollouts(env_id, size, seed=seed + index, **long_kwargs)
-        trace = automaton.run(batch.act)
-        result.random_errors += episode_errors(trace, batch.target, batch.mask)
+        predictions, states = _replay(automaton, batch.act)
+        result.random_errors += episode_errors(predictions, batch.target, batch.mask)
         rows = np.arange(size)
-        correct += int((trace.predictions[rows, batch.lengths - 1] == batch.answers).sum())
-        used |= trace.states.any(axis=0)
-        states.update(x.tobytes() for x in trace.states)
+        correct += int((predictions[rows, batch.lengths - 1] == batch.answers).sum())
+        reached.append(_packed_rows(states))
+    distinct = _unpacked_rows(np.unique(np.concatenate(reached)), len(automaton.x0))
     result.random_episodes = random_episodes
     result.random_answer_accuracy = correct / max(random_episodes, 1)
-    result.used_bits = np.flatnonzero(used).tolist()
-    result.num_states = len(states)
+    result.used_bits = np.flatnonzero(distinct.any(axis=0)).tolist()
+    result.num_states = len(distinct)
     return result
 
 

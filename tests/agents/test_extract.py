@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from handbuilt import remember_model
 
+import agents.extract
 from agents.extract import MISS, Automaton, draw, hand_built_bits, verify
 from memgym import all_episodes, memgym_task
 
@@ -54,3 +55,30 @@ def test_draw_writes_png(tmp_path):
     task = memgym_task("memgym/Remember-v0", num_cards=2, n_range=(2, 4))
     path = draw(automaton, tmp_path / "a.png", task.act_tokens, task.obs_tokens, [0, 1, 2, 3])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_simulate_matches_run_on_random_automata(seed):
+    rng = np.random.default_rng(seed)
+    D, V_act, V_obs = 12, 3, 4
+    automaton = Automaton(
+        rng.random((V_act, D, D)) < 0.15, rng.random((V_obs, D)) < 0.2, rng.random(D) < 0.3
+    )
+    act = rng.integers(V_act, size=(50, 9))
+    trace = automaton.run(act)
+    predictions, states = automaton.simulate(act)
+    np.testing.assert_array_equal(predictions, trace.predictions)
+    assert {x.tobytes() for x in states} == {x.tobytes() for x in trace.states}
+    assert len(states) == len(trace.states)
+
+
+def test_verify_gives_the_same_result_from_the_state_table_or_simulated(monkeypatch):
+    exact = Automaton.from_model(remember_model(4))
+    A = exact.A.copy()
+    A[4, 1, 1] = False  # [wait] forgets card 0
+    for automaton in (exact, Automaton(A, exact.C, exact.x0)):
+        tabled = verify(automaton, ENV, random_episodes=500)
+        assert automaton.run(all_episodes(ENV, 4).act, max_states=3) is None
+        monkeypatch.setattr(agents.extract, "TABLE_STATES", 3)
+        assert verify(automaton, ENV, random_episodes=500) == tabled
+        monkeypatch.undo()
