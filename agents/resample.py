@@ -246,7 +246,8 @@ def _grow(
     delays: bool,
 ) -> bool:
     """One round of :func:`_successor_bits`; whether it rewired a bit. ``links`` holds the
-    (token, source) pairs and the delay lines rewired so far, none of which is rewired twice."""
+    (token, source) pairs and the (token, lag, asked token) delay lines rewired so far, none of
+    which is rewired twice."""
     act, mask, on, before = view.act, view.mask, view.on, view.before
     rewired = {r.bit for r in rewirer.done}
     dormant = [bit for bit in view.dormant if bit not in rewired]
@@ -264,9 +265,9 @@ def _grow(
         source = _evidence_bit(before, act == token, mask, named, before[b, t])
         if source is None and delays:
             line = _delay_evidence(act, mask, named, b, t)
-            if line is None or line in links or len(dormant) <= line[1]:
+            if line is None or (*line, token) in links or len(dormant) <= line[1]:
                 continue
-            links.add(line)
+            links.add((*line, token))
             _delay_line(
                 rewirer,
                 [dormant.pop(rewirer.pick(len(dormant))) for _ in range(line[1] + 1)],
