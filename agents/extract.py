@@ -56,8 +56,7 @@ class Automaton:
 
     def predict(self, x: np.ndarray) -> int:
         """The obs token whose output bit alone is true (:meth:`fires`), else MISS."""
-        out = np.flatnonzero(self.fires(x))
-        return int(out[0]) if len(out) == 1 else MISS
+        return int(_named(self.fires(x)))
 
     def simulate(self, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What :meth:`run` predicts for act streams ``(B, T)``, and the distinct states
@@ -79,8 +78,7 @@ class Automaton:
             for token in tokens.unique():
                 rows = tokens == token
                 x[rows] = x[rows].float() @ A[token].T > 0
-            fires = (x.float() @ C.T > 0).int()
-            predictions[:, t] = torch.where(fires.sum(1) == 1, fires.argmax(1), MISS).numpy()
+            predictions[:, t] = _named((x.float() @ C.T > 0).numpy())
             reached.append(np.unique(_packed_rows(x.numpy())))
         return predictions, _unpacked_rows(np.unique(np.concatenate(reached)), len(self.x0))
 
@@ -185,6 +183,11 @@ def hand_built_bits(task: Task) -> int | None:
     if isinstance(task, RepeatTask):
         return (task.lag + 1) * task.num_cards
     return None
+
+
+def _named(fires: np.ndarray) -> np.ndarray:
+    """The obs token whose output bit alone is true in ``fires`` ``(..., V_obs)``, else MISS."""
+    return np.where(fires.sum(axis=-1) == 1, fires.argmax(axis=-1), MISS)
 
 
 def _replay(automaton: Automaton, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

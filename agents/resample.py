@@ -202,8 +202,7 @@ def resample_dormant_bits(
     rewirer = _Rewirer(model, optimizer, generator, step)
     _answer_bits(rewirer, _look(model, act, target, mask))
     if successors or delays:
-        look = lambda: _look(model, act, target, mask)  # noqa: E731
-        _successor_bits(rewirer, look, successors, delays)
+        _successor_bits(rewirer, lambda: _look(model, act, target, mask), successors, delays)
     return rewirer.done
 
 
