@@ -105,10 +105,10 @@ def restore_training(
     """Load weights, optimizer and RNG state into a run built from ``config``; return its state.
 
     Raises ``ValueError`` when the checkpoint was written by a run with a different config
-    (anything but ``steps``, the device and the eval/checkpoint intervals).
+    (anything but ``steps``, the device, the scan method and the eval/checkpoint intervals).
     """
     meta = read_config(path)
-    free = {"steps", "device", "eval_interval", "checkpoint_interval", "stop_after_perfect"}
+    free = {"steps", "device", "scan", "eval_interval", "checkpoint_interval", "stop_after_perfect"}
     saved = {k: v for k, v in meta["train_config"].items() if k not in free}
     wanted = json.loads(
         json.dumps({k: v for k, v in config.items() if k not in free}, default=_json_default)

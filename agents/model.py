@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.ops.boolean import bool_matvec, bound_parameter, shift_rows
+from agents.ops.readout import readout
 from agents.ops.scan import METHODS, boolean_scan
 
 # Means of the initial A: near the identity (see BooleanRNN).
@@ -105,7 +106,7 @@ class BooleanRNN(nn.Module):
 
     def readout(self, states: Tensor) -> Tensor:
         """Obs-token logits ``C ⊗ x`` for states ``(..., D) -> (..., V_obs)`` (means of ``C``)."""
-        return _readout(bound_parameter(self.C), states)
+        return self._readout(bound_parameter(self.C), states)
 
     def forward(
         self, act: Tensor, state: Tensor | None = None, resets: Tensor | None = None
@@ -115,7 +116,7 @@ class BooleanRNN(nn.Module):
         ``state`` (``(B, D)``, default the start state) and ``resets``: see :meth:`scan_states`.
         """
         A, C, x0 = self.effective_parameters(noisy=self.training)
-        return _readout(C, self._scan(A, x0, act, state, resets))
+        return self._readout(C, self._scan(A, x0, act, state, resets))
 
     def scan_states(
         self, act: Tensor, state: Tensor | None = None, resets: Tensor | None = None
@@ -135,6 +136,9 @@ class BooleanRNN(nn.Module):
         self._check_state(state, act.shape[0])
         state = bool_matvec(bound_parameter(self.A)[act], state)
         return self.readout(state), state
+
+    def _readout(self, C: Tensor, states: Tensor) -> Tensor:
+        return readout(C, states, compiled=self.scan == "compiled")
 
     def _scan(
         self, A: Tensor, x0: Tensor, act: Tensor, state: Tensor | None, resets: Tensor | None
@@ -177,32 +181,3 @@ class BooleanRNN(nn.Module):
                 f"state must be a floating tensor shaped (B, D) = ({batch_size}, "
                 f"{self.state_dim}), got {state.dtype} {tuple(state.shape)}"
             )
-
-
-def _readout(C: Tensor, states: Tensor) -> Tensor:
-    """``C ⊗ x`` in the exp domain: the literal formula, exact and in range for ``|C| <= M`` and
-    states ``>= -M`` (every state of a scan is; docs/architecture.md, "Numerics")."""
-    return _Readout.apply(C, states)
-
-
-class _Readout(torch.autograd.Function):
-    """``y_v = log Σ_d r_vd``, ``r_vd = 1 / (e^-c_vd + e^-x_d)``, with a hand-written backward.
-
-    ``∂y_v/∂c_vd = r_vd² e^-c_vd / e^y_v`` and ``∂y_v/∂x_d = r_vd² e^-x_d / e^y_v``.
-    """
-
-    @staticmethod
-    def forward(ctx, C, states):
-        exp_neg_C, exp_neg_x = torch.exp(-C), torch.exp(-states)
-        terms = torch.add(exp_neg_C, exp_neg_x.unsqueeze(-2)).reciprocal_()
-        sums = terms.sum(-1)
-        ctx.save_for_backward(exp_neg_C, exp_neg_x, terms, sums)
-        return sums.log()
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_y):
-        exp_neg_C, exp_neg_x, terms, sums = ctx.saved_tensors
-        weighted = torch.mul(terms, (grad_y / sums).unsqueeze(-1)).mul_(terms)
-        grad_C = weighted.reshape(-1, *exp_neg_C.shape).sum(0).mul_(exp_neg_C)
-        return grad_C, weighted.sum(-2).mul_(exp_neg_x)

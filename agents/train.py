@@ -43,6 +43,7 @@ from agents.baselines import MODEL_KINDS, build_model
 from agents.checkpoint import CHECKPOINT_DIR, restore_training, save_checkpoint
 from agents.model import BooleanRNN
 from agents.ops.boolean import bound_parameter
+from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.resample import Resample, resample_dormant_bits
 from memgym import Rollouts, batch_rollouts, memgym_task
 
@@ -71,6 +72,7 @@ class TrainConfig:
     curriculum_steps: int = 0  # > 0: widen n_max linearly from n_min over this many steps
     seed: int = 0
     device: str = "cpu"
+    scan: str = "auto"  # the boolean RNN's scan method (agents.ops.scan; ignored by baselines)
     eval_interval: int = 50
     eval_episodes: int = 1000
     stop_after_perfect: int = 0  # > 0: stop once this many evals in a row were 100% (no hardening)
@@ -87,6 +89,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.model not in MODEL_KINDS:
             raise ValueError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
+        if self.scan not in SCAN_METHODS:
+            raise ValueError(f"scan must be one of {SCAN_METHODS}, got {self.scan!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if min(self.steps, self.batch_size, self.state_dim, self.eval_interval) < 1:
@@ -275,7 +279,11 @@ def make_model(config: TrainConfig) -> nn.Module:
         "state_dim": config.state_dim,
     }
     if config.model == "boolean":
-        model_config |= {"param_noise": config.param_noise, "init_std": config.init_std}
+        model_config |= {
+            "param_noise": config.param_noise,
+            "init_std": config.init_std,
+            "scan": config.scan,
+        }
     model = build_model(config.model, model_config)
     if config.model == "boolean" and config.init_diag > 0:
         keep_init_(model, config.init_diag, config.init_std)

@@ -28,7 +28,7 @@ import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from common import env_id, merge_records
 from agents.baselines import MODEL_KINDS, build_model
 from agents.evaluate import evaluate
 from agents.extract import Automaton, verify
+from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.recipes import (
     BOOLEAN_SETTINGS,
     HARDEN_STEPS,
@@ -60,6 +61,7 @@ class Job:
     model: str
     steps: int
     device: str
+    scan: str  # the boolean RNN's scan method (ignored by the baselines)
     seed: int
     threads: int
     command: str
@@ -69,7 +71,8 @@ class Job:
 def train_config(job: Job) -> TrainConfig:
     """The training run of a job: the preset's recipe (``agents.recipes``) for its model,
     budget, seed and device."""
-    return recipe(job.preset, job.model, steps=job.steps, seed=job.seed, device=job.device)
+    config = recipe(job.preset, job.model, steps=job.steps, seed=job.seed, device=job.device)
+    return replace(config, scan=job.scan)
 
 
 def run_job(job: Job, out: Path) -> dict[str, Any]:
@@ -127,9 +130,15 @@ def device_name(device: str) -> str:
 
 
 def training_tokens_per_second(
-    kind: str, state_dim: int, device: str, steps: int, preset: str = "RepeatEasy"
+    kind: str,
+    state_dim: int,
+    device: str,
+    steps: int,
+    preset: str = "RepeatEasy",
+    scan: str = "auto",
 ) -> float:
-    """Training throughput (act tokens a second, forward + backward + Adam) of one model."""
+    """Training throughput (act tokens a second, forward + backward + Adam) of one model
+    (``scan``: the boolean RNN's scan method)."""
     config = TrainConfig(env_id=env_id(preset), model=kind, state_dim=state_dim, device=device)
     rollouts = batch_rollouts(config.env_id, config.batch_size, batch_seed(0, 0, 0))
     act, target, mask = to_tensors(rollouts, torch.device(device))
@@ -139,6 +148,7 @@ def training_tokens_per_second(
             "num_act_tokens": len(rollouts.act_tokens),
             "num_obs_tokens": len(rollouts.obs_tokens),
             "state_dim": state_dim,
+            **({"scan": scan} if kind == "boolean" else {}),
         },
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -165,14 +175,20 @@ def synchronize(device: str) -> None:
 
 
 def measure_speed(device: str, out: Path, state_dims: tuple[int, ...] = (16, 32, 64, 128)) -> None:
-    """Boolean RNN vs ``nn.LSTM`` training tokens/s, interleaved in one run; writes a JSON."""
+    """Boolean RNN (its default scan and the compiled one) vs ``nn.LSTM`` training tokens/s,
+    interleaved in one run; writes a JSON."""
+    models = {
+        "boolean": ("boolean", "auto"),
+        "compiled": ("boolean", "compiled"),
+        "lstm": ("lstm", "auto"),
+    }
     rows = []
     for dim in state_dims:
         steps = max(3, 2048 // dim)
-        speeds = {kind: [] for kind in ("boolean", "lstm")}
-        for _ in range(3):  # interleave the two models so both see the same machine load
-            for kind in speeds:
-                speeds[kind].append(training_tokens_per_second(kind, dim, device, steps))
+        speeds = {name: [] for name in models}
+        for _ in range(3):  # interleave the models so all see the same machine load
+            for name, (kind, scan) in models.items():
+                speeds[name].append(training_tokens_per_second(kind, dim, device, steps, scan=scan))
         rows.append({"state_dim": dim, **{k: max(v) for k, v in speeds.items()}})
     record = {"device": device_name(device), "command": command_line(), "rows": rows}
     path = out / f"speed-{device.split(':')[0]}.json"
@@ -281,15 +297,23 @@ def render(out: Path, docs: Path) -> None:
             f"## Training speed on {speed['device']}",
             "",
             "Act tokens a second, forward + backward + Adam, batch 64 of RepeatEasy episodes,",
-            f"both models measured interleaved in one run: `{speed['command']}`.",
+            'the boolean RNN with its default scan and with `scan="compiled"`, and `nn.LSTM`,',
+            f"measured interleaved in one run: `{speed['command']}`.",
             "",
-            "| state size | boolean RNN tokens/s | nn.LSTM tokens/s | ratio |",
-            "|---|---|---|---|",
+            "| state size | boolean RNN tokens/s | compiled scan tokens/s | nn.LSTM tokens/s "
+            "| ratio to LSTM (default, compiled) |",
+            "|---|---|---|---|---|",
         ]
         for row in speed["rows"]:
-            ratio = row["boolean"] / row["lstm"]
+            compiled = row.get("compiled")
+            compiled_cells = (
+                ("–", "–")
+                if compiled is None
+                else (f"{compiled:,.0f}", f"{compiled / row['lstm']:.2f}")
+            )
             lines.append(
-                f"| {row['state_dim']} | {row['boolean']:,.0f} | {row['lstm']:,.0f} | {ratio:.2f} |"
+                f"| {row['state_dim']} | {row['boolean']:,.0f} | {compiled_cells[0]} "
+                f"| {row['lstm']:,.0f} | {row['boolean'] / row['lstm']:.2f}, {compiled_cells[1]} |"
             )
     notes = ROOT / "docs" / "results-notes.md"
     if notes.exists():
@@ -345,6 +369,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
     parser.add_argument("--steps", type=int, help="step budget (default by difficulty)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--scan", default="auto", choices=SCAN_METHODS, help="the boolean RNN's scan method"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="parallel training processes")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
@@ -366,6 +393,7 @@ def main() -> None:
                 model=model,
                 steps=args.steps or recipe(preset).steps,
                 device=args.device,
+                scan=args.scan,
                 seed=args.seed,
                 threads=threads,
                 command=command_line(),

@@ -1,4 +1,4 @@
-"""Differentiable boolean operators and the boolean scan."""
+"""Differentiable boolean operators, the boolean scan and the readout."""
 
 from agents.ops.boolean import (
     PARAM_BOUND,
@@ -10,6 +10,7 @@ from agents.ops.boolean import (
     soft_not,
     soft_or,
 )
+from agents.ops.readout import readout
 from agents.ops.scan import boolean_scan
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "bool_matvec",
     "boolean_scan",
     "bound_parameter",
+    "readout",
     "shift_rows",
     "soft_and",
     "soft_not",

@@ -55,6 +55,13 @@ def test_resume_refuses_a_different_run(tmp_path):
         train(dataclasses.replace(CONFIG, lr=0.5), out_dir=tmp_path, resume=True, progress=False)
 
 
+def test_resume_may_change_the_scan_method(tmp_path):
+    train(dataclasses.replace(CONFIG, steps=8), out_dir=tmp_path, progress=False)
+    config = dataclasses.replace(CONFIG, scan="blelloch")
+    resumed = train(config, out_dir=tmp_path, resume=True, progress=False)
+    assert resumed.model.scan == "blelloch" and len(resumed.loss) == 12
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a checkpoint"):
         load_checkpoint(tmp_path)

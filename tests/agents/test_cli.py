@@ -100,5 +100,6 @@ def test_train_options_override_the_recipe_or_the_defaults():
     assert config(
         "memgym/RepeatMedium-v0", "--resample-interval", "50", "--resample-delays"
     ).resample_delays
+    assert config("memgym/CountEasy-v0", "--recipe", "--scan", "compiled").scan == "compiled"
     with pytest.raises(SystemExit, match="no recipe"):
         config("memgym/Remember-v0", "--recipe")

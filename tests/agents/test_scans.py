@@ -8,9 +8,11 @@ import torch
 from agents.ops import PARAM_BOUND, bool_matvec, boolean_scan, bound_parameter
 from agents.ops import reference as ref
 from agents.ops.scan import naive
+from agents.ops.scan.compiled import compiled_scan
 
-SCANS = [naive.sequential_scan, naive.hillis_steele_scan, naive.blelloch_scan]
-MATRIX_SCANS = SCANS[1:]
+SCANS = [naive.sequential_scan, compiled_scan, naive.hillis_steele_scan, naive.blelloch_scan]
+RECURRENT_SCANS = SCANS[:2]
+MATRIX_SCANS = SCANS[2:]
 
 
 def _problem(V=3, D=4, B=3, T=9, scale=2.0, seed=0, dtype=torch.float64, resets=False):
@@ -41,16 +43,18 @@ def _boolean_states(A, tokens, x0, resets, reset_state):
     return torch.stack(out, dim=1)
 
 
+@pytest.mark.parametrize("scan", RECURRENT_SCANS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("resets", [False, True])
-def test_sequential_equals_reference(resets):
+def test_recurrence_equals_reference(scan, resets):
     A, tokens, x0, flags, reset_state = _problem(D=5, B=4, T=20, resets=resets)
     expected = ref.sequential_scan_ref(A, tokens, x0, flags, reset_state)
-    got = naive.sequential_scan(A, tokens, x0, resets=flags, reset_state=reset_state)
+    got = scan(A, tokens, x0, resets=flags, reset_state=reset_state)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("scan", RECURRENT_SCANS, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("resets", [False, True])
-def test_sequential_gradients_equal_reference(resets):
+def test_recurrence_gradients_equal_reference(scan, resets):
     inputs = _problem(D=5, B=4, T=20, resets=resets, seed=1)
     grad_out = torch.randn(4, 20, 5, dtype=torch.float64)
 
@@ -63,7 +67,7 @@ def test_sequential_gradients_equal_reference(resets):
         return [t.grad for t in (A, x0, reset_state) if t is not None]
 
     expected = grads(ref.sequential_scan_ref)
-    got = grads(lambda A, tk, x0, f, rs: naive.sequential_scan(A, tk, x0, resets=f, reset_state=rs))
+    got = grads(lambda A, tk, x0, f, rs: scan(A, tk, x0, resets=f, reset_state=rs))
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
 
@@ -115,7 +119,7 @@ def test_resets_equal_separate_sequences(scan):
     joined = scan(A, tokens, x0, resets=flags, reset_state=reset_state)
     first = scan(A, tokens[:, :10], x0)
     second = scan(A, tokens[:, 10:], reset_state.expand(2, -1))
-    if scan is naive.sequential_scan:
+    if scan in RECURRENT_SCANS:
         torch.testing.assert_close(joined, torch.cat([first, second], dim=1), rtol=0, atol=0)
     else:
         assert torch.equal(joined > 0, torch.cat([first, second], dim=1) > 0)

@@ -137,6 +137,13 @@ def test_bad_config_is_rejected():
         TrainConfig(resample_successors=True)
     with pytest.raises(ValueError, match="resample_delays needs resample_interval"):
         TrainConfig(resample_delays=True)
+    with pytest.raises(ValueError, match="scan must be one of"):
+        TrainConfig(scan="fast")
+
+
+def test_the_config_picks_the_scan_of_the_boolean_rnn():
+    assert make_model(TrainConfig()).scan == "auto"
+    assert make_model(TrainConfig(scan="blelloch")).scan == "blelloch"
 
 
 def test_small_run_reaches_100_percent():

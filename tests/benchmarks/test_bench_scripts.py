@@ -1,5 +1,6 @@
 """The benchmark scripts: the run records they keep beside their docs, the results schedule."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -50,8 +51,10 @@ def test_results_table_runs_follow_the_recipes():
 
     from agents.recipes import recipe
 
-    job = Job("RememberMedium", "lstm", 30000, "cpu", 3, 1, "python ...", False)
+    job = Job("RememberMedium", "lstm", 30000, "cpu", "auto", 3, 1, "python ...", False)
     assert train_config(job) == recipe("RememberMedium", "lstm", steps=30000, seed=3)
+    job = Job("CountHard", "boolean", 500, "cpu", "compiled", 0, 1, "python ...", False)
+    assert train_config(job) == dataclasses.replace(recipe("CountHard", steps=500), scan="compiled")
 
 
 def test_the_hardening_cell_names_runs_without_resampling():

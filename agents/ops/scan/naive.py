@@ -78,11 +78,8 @@ class _SequentialScan(torch.autograd.Function):
         # per token and multiplied by e^-a_ik once at the end.
         exp_neg_A, steps, x0, resets, reset_state, states = ctx.saved_tensors
         T, B = steps.shape
-        exp_neg_states = torch.exp(-torch.cat([x0.unsqueeze(1), states], dim=1)).transpose(0, 1)
-        exp_neg_in, exp_neg_out = exp_neg_states[:-1], exp_neg_states[1:]
+        exp_neg_in, exp_neg_out, resets = step_inputs_outputs(x0, states, resets, reset_state)
         if resets is not None:
-            resets = resets.t().unsqueeze(-1)
-            exp_neg_in = torch.where(resets, torch.exp(-reset_state), exp_neg_in)
             grad_inputs = torch.empty_like(exp_neg_in)
         grad_states = grad_states.transpose(0, 1)
         block = max(1, min(T, _BLOCK_ELEMENTS // exp_neg_A[0].numel() // B))
@@ -108,6 +105,20 @@ class _SequentialScan(torch.autograd.Function):
         if resets is not None:
             grad_reset = (grad_inputs * resets).sum((0, 1))
         return grad_sums.mul_(exp_neg_A), None, grad_x, None, grad_reset
+
+
+def step_inputs_outputs(
+    x0: Tensor, states: Tensor, resets: Tensor | None, reset_state: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """What a backward in reverse time reads, time first: ``e^-x`` going into each step (the
+    reset state where the step resets) and coming out of it, ``(T, B, D)`` each, and the reset
+    flags ``(T, B, 1)`` (or ``None``)."""
+    exp_neg_states = torch.exp(-torch.cat([x0.unsqueeze(1), states], dim=1)).transpose(0, 1)
+    exp_neg_in, exp_neg_out = exp_neg_states[:-1], exp_neg_states[1:]
+    if resets is not None:
+        resets = resets.t().unsqueeze(-1)
+        exp_neg_in = torch.where(resets, torch.exp(-reset_state), exp_neg_in)
+    return exp_neg_in, exp_neg_out, resets
 
 
 def sequential_scan(
