@@ -82,3 +82,20 @@ def test_the_table_says_which_runs_are_missing(tmp_path):
     assert "| RepeatMedium | boolean | 48 | not run |" in table
     assert "| RepeatMedium | gru | 48 | not run |" in table
     assert "| CountHard | boolean | 160 | not run |" in table
+
+
+def test_the_speed_table_shows_the_compiled_scan_where_measured(tmp_path):
+    from results import render
+
+    def table(row):
+        record = {"device": "CPU", "command": "python x", "rows": [row]}
+        write(tmp_path / "out", "speed-cpu.json", record)
+        render(tmp_path / "out", tmp_path / "docs")
+        return (tmp_path / "docs/results.md").read_text()
+
+    assert "| 16 | 100 | – | 200 | 0.50, – |" in table(
+        {"state_dim": 16, "boolean": 100.0, "lstm": 200.0}
+    )
+    assert "| 64 | 100 | 300 | 200 | 0.50, 1.50 |" in table(
+        {"state_dim": 64, "boolean": 100.0, "compiled": 300.0, "lstm": 200.0}
+    )
