@@ -82,10 +82,11 @@ class Automaton:
             reached.append(np.unique(_packed_rows(x.numpy())))
         return predictions, _unpacked_rows(np.unique(np.concatenate(reached)), len(self.x0))
 
-    def run(self, act: np.ndarray, max_states: int | None = None) -> Trace | None:
+    def run(self, act: np.ndarray, max_states: int | None = None) -> Trace:
         """Predictions ``(B, T)`` for act streams ``(B, T)``, the states they visit, and which
-        of them each stream is in after each token; None once more than ``max_states``
-        distinct states are reached (then :meth:`simulate` is the faster way).
+        of them each stream is in after each token. Raises :class:`TooManyStates` once more
+        than ``max_states`` distinct states are reached (then :meth:`simulate` is the faster
+        way).
 
         Every distinct state gets an id the first time it is reached, and each (state, token)
         transition is computed once, so long batches cost one table look-up a step.
@@ -106,7 +107,7 @@ class Automaton:
                 key = x.tobytes()
                 if key not in ids:
                     if max_states is not None and len(states) == max_states:
-                        return None
+                        raise TooManyStates(f"the batch reaches more than {max_states} states")
                     ids[key] = len(states)
                     states.append(x)
                     outputs.append(self.predict(x))
@@ -117,6 +118,10 @@ class Automaton:
             state_ids[:, t] = current
             predictions[:, t] = np.asarray(outputs)[current]
         return Trace(predictions, np.stack(states), state_ids)
+
+
+class TooManyStates(RuntimeError):
+    """:meth:`Automaton.run` reached more distinct states than its ``max_states``."""
 
 
 @dataclass(frozen=True)
@@ -193,8 +198,9 @@ def _named(fires: np.ndarray) -> np.ndarray:
 def _replay(automaton: Automaton, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and distinct states of ``automaton`` on ``act``: from its state table while
     that stays within :data:`TABLE_STATES` states (fast for small automata), else simulated."""
-    trace = automaton.run(act, max_states=TABLE_STATES)
-    if trace is None:
+    try:
+        trace = automaton.run(act, max_states=TABLE_STATES)
+    except TooManyStates:
         return automaton.simulate(act)
     return trace.predictions, trace.states
 

@@ -7,7 +7,7 @@ import pytest
 from handbuilt import remember_model
 
 import agents.extract
-from agents.extract import MISS, Automaton, draw, hand_built_bits, verify
+from agents.extract import MISS, Automaton, TooManyStates, draw, hand_built_bits, verify
 from memgym import all_episodes, memgym_task
 
 ENV = "memgym/RememberEasy-v0"
@@ -78,7 +78,8 @@ def test_verify_gives_the_same_result_from_the_state_table_or_simulated(monkeypa
     A[4, 1, 1] = False  # [wait] forgets card 0
     for automaton in (exact, Automaton(A, exact.C, exact.x0)):
         tabled = verify(automaton, ENV, random_episodes=500)
-        assert automaton.run(all_episodes(ENV, 4).act, max_states=3) is None
+        with pytest.raises(TooManyStates, match="more than 3 states"):
+            automaton.run(all_episodes(ENV, 4).act, max_states=3)
         monkeypatch.setattr(agents.extract, "TABLE_STATES", 3)
         assert verify(automaton, ENV, random_episodes=500) == tabled
         monkeypatch.undo()
