@@ -255,7 +255,13 @@ def render(out: Path, docs: Path) -> None:
             for preset, settings in BOOLEAN_SETTINGS.items()
             if settings.get("resample_delays")
         )
-        + " give them answer bits or delay lines instead.",
+        + " give them answer bits or delay lines instead."
+        + "".join(
+            f" {preset} resamples from {settings['resample_episodes']:,} fresh episodes, not the"
+            " training batch."
+            for preset, settings in BOOLEAN_SETTINGS.items()
+            if settings.get("resample_episodes")
+        ),
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
