@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scan",
         choices=SCAN_METHODS,
-        help="the boolean RNN's scan (default auto; compiled: 3-4x faster on the CPU at D >= 64)",
+        help="the boolean RNN's scan (default auto; compiled: 2-5x faster on the CPU at D >= 128)",
     )
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(run=cmd_train)

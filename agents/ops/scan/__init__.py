@@ -6,7 +6,7 @@ One entry point, :func:`boolean_scan`, and several interchangeable implementatio
 method         what it does                                              where
 ============== ======================================================== =============
 sequential     step-by-step recurrence, D² terms a step, hand backward  CPU and CUDA
-compiled       the same, each step fused by torch.compile (3–5× faster)  CPU
+compiled       the same, each step fused by torch.compile (D >= 64)      CPU
 hillis_steele  the note's doubling prefix scan over matrices            CPU and CUDA
 blelloch       work-efficient (chunked) matrix prefix scan              CPU and CUDA
 fused          Triton: whole sequence in one launch, state on chip      CUDA

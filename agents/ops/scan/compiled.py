@@ -7,8 +7,10 @@ scan writes those ``B·D²`` terms to memory several times a step (gather, add, 
 square, …), and on the CPU that memory traffic is what it spends its time on. Compiled, each
 step is one loop over the terms that reads the small table ``E`` and the ``(B, D)`` states and
 writes ``(B, D)`` results (the backward also writes its per-sequence table gradients, which are
-summed per token). On the CPU that is 3–4× faster than ``sequential`` at ``D >= 64`` (the
-training speed table in docs/results.md); at small ``D`` the two are about even.
+summed per token). On the CPU a training step of the Hard recipes (65–257 tokens, state
+128–160, one thread) is 3.5–5× faster than with ``sequential``; on short sequences the cost
+of a call per step weighs more (2.2× at ``D = 128``, 1.2× at ``D = 64``, slower at
+``D <= 32``: the speed table in docs/results.md).
 
 It needs what ``torch.compile`` needs (a C++ compiler on the CPU), and each new shape and dtype
 compiles once, which takes seconds. Same inputs and outputs as the other scans
