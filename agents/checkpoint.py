@@ -100,16 +100,23 @@ def load_checkpoint(
 
 
 def restore_training(
-    path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: dict[str, Any]
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load weights, optimizer and RNG state into a run built from ``config``; return its state.
 
     Raises ``ValueError`` when the checkpoint was written by a run with a different config
     (anything but ``steps``, the device, the scan method and the eval/checkpoint intervals).
+    A setting the checkpoint lacks (added to the config after it was written) counts as its
+    value in ``defaults``: the run that wrote it had that behaviour.
     """
     meta = read_config(path)
     free = {"steps", "device", "scan", "eval_interval", "checkpoint_interval", "stop_after_perfect"}
-    saved = {k: v for k, v in meta["train_config"].items() if k not in free}
+    added = {k: v for k, v in (defaults or {}).items() if k not in meta["train_config"]}
+    saved = {k: v for k, v in {**added, **meta["train_config"]}.items() if k not in free}
     wanted = json.loads(
         json.dumps({k: v for k, v in config.items() if k not in free}, default=_json_default)
     )

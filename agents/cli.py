@@ -77,9 +77,11 @@ TRAIN_OPTIONS = {
     "harden_start": "harden_start",
     "harden_noise": "harden_noise",
     "harden_prior": "harden_prior",
+    "prior_decoupled": "prior_decoupled",
     "resample_interval": "resample_interval",
     "resample_successors": "resample_successors",
     "resample_delays": "resample_delays",
+    "resample_latches": "resample_latches",
     "resample_episodes": "resample_episodes",
     "seed": "seed",
     "device": "device",
@@ -246,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of the keep prior while hardening (default 0; counters: 0.0003)",
     )
     p.add_argument(
+        "--prior-decoupled",
+        action="store_true",
+        help="apply the keep prior as a step of its own after Adam's, as AdamW decays weights",
+    )
+    p.add_argument(
         "--resample-interval",
         type=int,
         metavar="STEPS",
@@ -260,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resample-delays",
         action="store_true",
         help="resampling also gives each missed output an answer bit or a delay line",
+    )
+    p.add_argument(
+        "--resample-latches",
+        action="store_true",
+        help="resampling also gives each missed output an answer bit or a latch",
     )
     p.add_argument(
         "--resample-episodes",

@@ -79,6 +79,28 @@ comes up in about one episode in 500 (n up to 64, the count uniform in 0..n), so
 rarely shows the resampler the top of the chain. From its batches alone the row reached
 99.88% at 1× and 95-96% at 4×-100×, every miss a count of 62-64 (docs/results-notes.md)."""
 
+DECOUPLED_PRIOR: dict[str, Any] = {"harden_prior": 0.1, "prior_decoupled": True}
+"""CountHard: the keep prior as a step of its own after Adam's (``agents.train``), moving an
+entry by at most lr·0.1 = 0.01 a step. Through Adam, even at 3e-5, the prior pulled the links of
+counts seen once in 500 episodes at nearly the full learning rate between the batches that hold
+them: the top of the chain wore away between resamplings and was regrown, 22 bits for counts
+56-64 at step 16,500, and the automaton did not verify. Outside Adam, the calls from step 5,000
+to 11,000 found nothing to mend and the row's automaton verifies. Without the prior no bit was
+left dormant for the chain to grow into (350 junk links by step 7,500, held-out 12%)."""
+
+LATCH_SETTINGS: dict[str, Any] = {
+    "harden_start": 200,
+    "harden_steps": 1300,
+    "resample_interval": 200,
+    "resample_latches": True,
+    "resample_episodes": 2048,
+}
+"""RememberHard: resampling grows a latch for each card (``agents.resample``,
+``latches=True``), from 2,048 fresh episodes (every card about 32 times). By step 160 the readout
+has stopped naming cards before ``[ask]``, while most bits are still dormant; 64 latches take 128
+of the 160. With RememberMedium's settings (hardening from step 3,000) held-out answers were
+still at chance at step 4,500, and by then too few bits were left for a latch per card."""
+
 BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
     "CountEasy": {
         **COUNTER_SETTINGS,
@@ -89,10 +111,12 @@ BOOLEAN_SETTINGS: dict[str, dict[str, Any]] = {
     "CountMedium": COUNTER_SETTINGS | SUCCESSOR_SETTINGS,
     "CountHard": COUNTER_SETTINGS
     | SUCCESSOR_SETTINGS
-    | {"harden_start": HARDEN_WARMUP, "resample_episodes": RARE_COUNT_EPISODES},
+    | {"harden_start": HARDEN_WARMUP, "resample_episodes": RARE_COUNT_EPISODES}
+    | DECOUPLED_PRIOR,
     "RememberMedium": {"lr": 0.03, "harden_start": HARDEN_WARMUP, "harden_steps": 15000},
     "RepeatMedium": {"harden_start": HARDEN_WARMUP, "harden_steps": 27000, **DELAY_SETTINGS},
     "RepeatHard": {"harden_start": HARDEN_WARMUP, **DELAY_SETTINGS},
+    "RememberHard": LATCH_SETTINGS,
     "RepeatEasy": {"resample_interval": 0},
 }
 """TrainConfig settings of the boolean RNN that differ from the defaults, per preset."""

@@ -60,6 +60,16 @@ for a successor to restore. What does tell is the token itself, ``lag`` steps ba
 
 Every 1,000 hardening steps, RepeatMedium seed 0 grew a line for each card by step 6,000 and
 went from 85% of answers (no verified automaton) to 100% and a verified one.
+
+With ``latches=True`` a missed output that neither a bit nor a delay line tells of gets a
+*latch*: the delay line of no fixed lag. Remember asks for the card read first, any number of
+steps back (64 to 256 on RememberHard), so no lag is exact. Find the token ``a`` such that
+having read ``a`` at any step before the token read at the miss always means the output is the
+target there, and most often so; rewire two dormant bits, "``a`` was read" (set from any bit,
+kept by every token) and an answer bit "the token at the miss read while the latch was true",
+which names the output. Every 200 hardening steps from step 200, RememberHard grew a latch for
+each of its 64 cards by step 1,000 and went from no answer right to 100% and a verified
+automaton.
 """
 
 from __future__ import annotations
@@ -84,6 +94,15 @@ ANSWER_LOGIT = 3.0
 """The resampled bit's readout entry for its output: true, but below a settled answer's."""
 ANY = -1
 """A :class:`Resample`'s ``token`` or ``source`` when every token sets the bit, or every bit."""
+LATCH = 0
+"""The lag of a latch: the token was read at any step before (a delay line's lag is at least 1)."""
+LATCH_BITS = 2
+"""Bits a latch takes. RememberHard's 64 cards need 128 of the 160, while a fresh model has only
+about 100 bits that no bit sets: the tail of the init (off-diagonal entries ``N(-8, 2)``) sets
+each bit from some other with odds of about 29%, from bits that are themselves never true. So
+where latches are grown, a bit counts as dormant unless a bit in use (true on the batch or in
+``x0``) sets it, directly or through other bits; a chain of rare bits, such as Count's top
+counts, is still in use."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +134,13 @@ class _BatchView:
     dormant: list[int]
 
 
-def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _BatchView:
+def _look(
+    model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor, reach: bool = False
+) -> _BatchView:
     """Run the thresholded automaton of ``model`` (:class:`agents.extract.Automaton`) on the
     batch: what the resampling mends is what the automaton gets wrong, not what the soft model
-    gets right by magnitudes."""
+    gets right by magnitudes. With ``reach``, a bit that no bit sets counts as dormant only if
+    no bit in use sets it, directly or through other bits (see :data:`LATCH_BITS`)."""
     automaton = Automaton.from_model(model)
     trace = automaton.run(act.cpu().numpy())
     ids = torch.as_tensor(trace.state_ids, device=act.device)
@@ -127,10 +149,23 @@ def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _Batc
     start = on.new_tensor(automaton.x0)
     before = torch.cat([start.expand(len(act), 1, -1), on[:, :-1]], dim=1)
     others = ~np.eye(len(automaton.x0), dtype=bool)
-    fed = on.new_tensor((automaton.A & others).any(axis=(0, 2)))
-    dormant = torch.nonzero(~(on[mask].any(0) | start | fed)).flatten().tolist()
+    feeds = on.new_tensor((automaton.A & others).any(axis=0))  # (D, D): [to, from]
+    in_use = on[mask].any(0) | start
+    fed = feeds.any(1) if not reach else _reached(feeds, in_use)
+    dormant = torch.nonzero(~(in_use | fed)).flatten().tolist()
     is_target = F.one_hot(target, len(automaton.C)).bool()
     return _BatchView(act, mask, on, before, fired, is_target, dormant)
+
+
+def _reached(feeds: Tensor, sources: Tensor) -> Tensor:
+    """Bool ``(D,)``: the bits that the ``sources`` set, directly or through other bits
+    (``feeds`` ``(D, D)``: bit ``[to, from]`` is set by bit ``from`` on some token)."""
+    reached = sources
+    while True:
+        grown = reached | feeds[:, reached].any(1)
+        if bool((grown == reached).all()):
+            return reached
+        reached = grown
 
 
 @dataclass
@@ -194,15 +229,20 @@ def resample_dormant_bits(
     step: int = 0,
     successors: bool = False,
     delays: bool = False,
+    latches: bool = False,
 ) -> list[Resample]:
     """Rewire one dormant bit for each output the automaton over-shares on the batch and, with
-    ``successors`` or ``delays``, then answer, successor or delay-line bits for each output it
-    misses, round by round (see the module doc); the rewirings done (none when nothing is
-    over-shared or missed, or no bit is dormant)."""
+    ``successors``, ``delays`` or ``latches``, then answer, successor, delay-line or latch bits
+    for each output it misses, round by round (see the module doc); the rewirings done (none
+    when nothing is over-shared or missed, or no bit is dormant)."""
     rewirer = _Rewirer(model, optimizer, generator, step)
-    _answer_bits(rewirer, _look(model, act, target, mask))
-    if successors or delays:
-        _successor_bits(rewirer, lambda: _look(model, act, target, mask), successors, delays)
+    _answer_bits(rewirer, _look(model, act, target, mask, reach=latches))
+    if successors or delays or latches:
+        _successor_bits(
+            rewirer,
+            lambda: _look(model, act, target, mask, reach=latches),
+            _Rules(successors, delays, latches),
+        )
     return rewirer.done
 
 
@@ -226,27 +266,39 @@ def _answer_bits(rewirer: _Rewirer, view: _BatchView) -> None:
         rewirer.rewire(dormant.pop(rewirer.pick(len(dormant))), token, source, output)
 
 
-def _successor_bits(
-    rewirer: _Rewirer, look: Callable[[], _BatchView], successors: bool, delays: bool
-) -> None:
+@dataclass(frozen=True)
+class _Rules:
+    """Which of the rules for missed outputs apply (see the module doc)."""
+
+    successors: bool
+    delays: bool
+    latches: bool
+
+
+def _successor_bits(rewirer: _Rewirer, look: Callable[[], _BatchView], rules: _Rules) -> None:
     """Round after round on the rewired model (``look`` runs it on the batch), give each missed
-    output an answer bit, or else a delay line (if ``delays``) or a successor bit (if
-    ``successors``), until a round rewires nothing."""
+    output an answer bit, or else a delay line or latch or a successor bit (as ``rules`` allow),
+    until a round rewires nothing."""
     links: set[tuple[int, ...]] = set()
-    while _grow(rewirer, look(), links, successors, delays):
+    while _grow(rewirer, look(), links, rules):
         pass
 
 
-def _grow(
-    rewirer: _Rewirer,
-    view: _BatchView,
-    links: set[tuple[int, ...]],
-    successors: bool,
-    delays: bool,
-) -> bool:
+def _line_evidence(
+    act: Tensor, mask: Tensor, named: Tensor, b: int, t: int, rules: _Rules
+) -> tuple[int, int] | None:
+    """The (token, lag) of the delay line (if ``rules.delays``) or else the latch (lag
+    :data:`LATCH`, if ``rules.latches``) that tells of the output at ``(b, t)``; None if none."""
+    line = _delay_evidence(act, mask, named, b, t) if rules.delays else None
+    if line is None and rules.latches:
+        line = _latch_evidence(act, mask, named, b, t)
+    return line
+
+
+def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]], rules: _Rules) -> bool:
     """One round of :func:`_successor_bits`; whether it rewired a bit. ``links`` holds the
-    (token, source) pairs and the (token, lag, asked token) delay lines rewired so far, none of
-    which is rewired twice."""
+    (token, source) pairs and the (token, lag, asked token) delay lines and latches rewired so
+    far, none of which is rewired twice."""
     act, mask, on, before = view.act, view.mask, view.on, view.before
     rewired = {r.bit for r in rewirer.done}
     dormant = [bit for bit in view.dormant if bit not in rewired]
@@ -262,14 +314,17 @@ def _grow(
         token = int(act[b, t])
         named = view.is_target[..., output] & mask
         source = _evidence_bit(before, act == token, mask, named, before[b, t])
-        if source is None and delays:
-            line = _delay_evidence(act, mask, named, b, t)
-            if line is None or (*line, token) in links or len(dormant) <= line[1]:
+        if source is None and (rules.delays or rules.latches):
+            line = _line_evidence(act, mask, named, b, t, rules)
+            if line is None or (*line, token) in links:
+                continue
+            bits = LATCH_BITS if line[1] == LATCH else line[1] + 1
+            if len(dormant) < bits:
                 continue
             links.add((*line, token))
             _delay_line(
                 rewirer,
-                [dormant.pop(rewirer.pick(len(dormant))) for _ in range(line[1] + 1)],
+                [dormant.pop(rewirer.pick(len(dormant))) for _ in range(bits)],
                 *line,
                 token,
                 output,
@@ -279,7 +334,7 @@ def _grow(
         names = source is not None
         if not names:  # the state no longer tells: grow a successor of the bit lost last
             drops = torch.nonzero(lossy[b, :t]).flatten()
-            if not successors or len(drops) == 0:
+            if not rules.successors or len(drops) == 0:
                 continue
             p = int(drops[-1])
             token, source = int(act[b, p]), int(torch.nonzero(before[b, p] & ~on[b, p])[0])
@@ -312,15 +367,38 @@ def _delay_evidence(
     return best
 
 
+def _latch_evidence(
+    act: Tensor, mask: Tensor, named: Tensor, b: int, t: int
+) -> tuple[int, int] | None:
+    """``(token, LATCH)`` for the token such that having read it at any step before the token
+    read at ``(b, t)`` always means the output is the target there (``named`` ``(B, T)``), on
+    the batch and most often so; None if no token read before ``(b, t)`` does, or if the token
+    read at ``(b, t)`` alone already tells."""
+    asked = (act == act[b, t]) & mask
+    if bool(named[asked].all()):
+        return None
+    best, best_support = None, 0
+    for token in torch.unique(act[b, :t]).tolist():
+        read = ((act == token) & mask).cumsum(1) > 0  # (B, T): read at or before t
+        reads = asked[:, 1:] & read[:, :-1]
+        support = int(reads.sum())
+        if support > best_support and bool(named[:, 1:][reads].all()):
+            best, best_support = (token, LATCH), support
+    return best
+
+
 def _delay_line(
     rewirer: _Rewirer, bits: list[int], token: int, lag: int, asked: int, output: int
 ) -> None:
     """Rewire ``bits`` (``lag + 1`` of them) as a delay line: the first is "``token`` was just
     read", each next one "the previous one was true a step ago", and the last "``asked`` read
-    while the one before was true", which names ``output`` and is kept. Adam's moments are
-    kept: cleared, two of three such lines on RepeatMedium died within 3,000 steps."""
+    while the one before was true", which names ``output`` and is kept. A latch (``lag``
+    :data:`LATCH`, two bits) is the same, but its first bit is "``token`` was read" and kept
+    by every token. Adam's moments are kept: cleared, two of three delay lines on RepeatMedium
+    died within 3,000 steps."""
     only = F.one_hot(torch.tensor(token), len(rewirer.model.A)).bool()
-    rewirer.rewire(bits[0], token, ANY, output, names=False, keep=only, clear_moments=False)
+    keep = None if lag == LATCH else only
+    rewirer.rewire(bits[0], token, ANY, output, names=False, keep=keep, clear_moments=False)
     for previous, bit in itertools.pairwise(bits[:-1]):
         rewirer.rewire(
             bit,

@@ -17,11 +17,13 @@ RepeatEasy the thresholded automaton went from about 25% of answers to verifying
 runs stuck below 100% got out of their plateau. ``harden_prior`` adds :func:`keep_prior`, which
 pulls every transition the data does not ask for back to "keep": a counter then also keeps its
 count over zeros it never saw in training (CountEasy at 10× length: the automaton's answers went
-from 89% to 100%). ``resample_interval`` rewires, every so many hardening steps, a state bit the
-model does not use for each output the thresholded automaton names where it should not, and
-with ``resample_successors`` also, for each output it misses, an answer bit or a successor of
-the bit it lost, and with ``resample_delays`` an answer bit or a delay line from the token read
-a fixed number of steps before (:mod:`agents.resample`).
+from 89% to 100%); with ``prior_decoupled`` it is a step of its own after Adam's
+(:func:`decoupled_prior_step`). ``resample_interval`` rewires, every so many hardening steps, a
+state bit the model does not use for each output the thresholded automaton names where it
+should not, and with ``resample_successors`` also, for each output it misses, an answer bit or
+a successor of the bit it lost, with ``resample_delays`` an answer bit or a delay line from the
+token read a fixed number of steps before, and with ``resample_latches`` a latch of a token read
+at any step before (:mod:`agents.resample`).
 """
 
 from __future__ import annotations
@@ -80,9 +82,11 @@ class TrainConfig:
     harden_start: int | None = None  # latest step hardening starts (None: steps - harden_steps)
     harden_noise: float = 8.0  # σ of the row noise that hardening ramps up to
     harden_prior: float = 0.0  # weight of keep_prior in the hardening loss
+    prior_decoupled: bool = False  # apply keep_prior as a step of its own, outside Adam
     resample_interval: int = 0  # > 0: while hardening, rewire dormant bits every this many steps
     resample_successors: bool = False  # resampling also grows successor bits for missed outputs
     resample_delays: bool = False  # resampling also grows delay lines for missed outputs
+    resample_latches: bool = False  # resampling also grows latches for missed outputs
     resample_episodes: int = 0  # > 0: resample from that many fresh episodes (0: the batch)
     checkpoint_interval: int = 500
 
@@ -109,7 +113,9 @@ class TrainConfig:
             )
         if self.harden_start is not None and self.harden_start < 0:
             raise ValueError(f"harden_start must not be negative, got {self.harden_start}")
-        for name in ("resample_successors", "resample_delays"):
+        if self.prior_decoupled and self.harden_prior == 0:
+            raise ValueError("prior_decoupled needs harden_prior > 0")
+        for name in ("resample_successors", "resample_delays", "resample_latches"):
             if getattr(self, name) and self.resample_interval == 0:
                 raise ValueError(f"{name} needs resample_interval > 0")
         if (self.harden_steps > 0 or self.resample_interval > 0) and self.model != "boolean":
@@ -199,6 +205,16 @@ def keep_prior(model: BooleanRNN) -> Tensor:
     D = A.shape[-1]
     sign = 2 * torch.eye(D, dtype=A.dtype, device=A.device) - 1
     return torch.relu(math.log(D) + 2 - sign * A).sum()
+
+
+def decoupled_prior_step(model: BooleanRNN, rate: float) -> None:
+    """Move the ``A_i`` down the gradient of :func:`keep_prior` by ``rate`` times it, outside
+    Adam, as AdamW decays weights. Through Adam the prior's gradient is divided by each entry's
+    own gradient scale, so an entry the data rarely touches (a link of a rare count) is pulled at
+    nearly the full learning rate between the batches that hold it."""
+    (grad,) = torch.autograd.grad(keep_prior(model), model.A)
+    with torch.no_grad():
+        model.A.sub_(rate * grad)
 
 
 def misses(logits: Tensor, target: Tensor) -> Tensor:
@@ -319,6 +335,7 @@ def resample(
         step=step,
         successors=config.resample_successors,
         delays=config.resample_delays,
+        latches=config.resample_latches,
     )
 
 
@@ -362,7 +379,13 @@ def train(
         "resamples": [],
     }
     if resume and checkpoint is not None and checkpoint.exists():
-        state = restore_training(checkpoint, model, optimizer, config=dataclasses.asdict(config))
+        state = restore_training(
+            checkpoint,
+            model,
+            optimizer,
+            config=dataclasses.asdict(config),
+            defaults=dataclasses.asdict(TrainConfig()),
+        )
         state.setdefault("harden_from", None)  # checkpoints from before hardening existed
         state.setdefault("resamples", [])
 
@@ -395,11 +418,14 @@ def train(
         logits = model(act)
         wrong = misses(logits, target) if config.model == "boolean" else None
         loss = (first_error_sign_loss if hardening else loss_fn)(logits, target, mask, wrong)
-        if hardening and config.harden_prior > 0:
+        prior = hardening and config.harden_prior > 0
+        if prior and not config.prior_decoupled:
             loss = loss + config.harden_prior * keep_prior(model)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if prior and config.prior_decoupled:
+            decoupled_prior_step(model, config.lr * config.harden_prior)
 
         state["step"] = step + 1
         if hardening and config.resample_interval and state["step"] % config.resample_interval == 0:

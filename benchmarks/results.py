@@ -216,6 +216,13 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}"
 
 
+def _presets_with(setting: str) -> str:
+    """The presets whose boolean RNN settings turn ``setting`` on, comma-separated."""
+    return ", ".join(
+        preset for preset, settings in BOOLEAN_SETTINGS.items() if settings.get(setting)
+    )
+
+
 def render(out: Path, docs: Path) -> None:
     """Write ``docs/results.md`` and the learning-curve PNGs from every run record: those
     kept in ``docs/runs`` and those under ``out/runs``, which replace them (the per-step
@@ -232,7 +239,10 @@ def render(out: Path, docs: Path) -> None:
         "100% on a held-out batch of 1,000 episodes (– = not reached within the budget);",
         "whether the automaton extracted by thresholding verified exactly (every valid",
         "episode up to the length where that is feasible, and 100,000 random episodes at",
-        "10× length). GRU and LSTM use the same state size and step budget. The boolean RNN",
+        "10× length). GRU and LSTM use the same state size and loop; their step budget is the",
+        '"of" figure of their row: the preset\'s, or on the Hard presets a reduced one that two',
+        "CPU cores could afford (the notes below set it beside the steps the boolean RNN",
+        "trained). The boolean RNN",
         f"hardens (see `agents.train`) for {HARDEN_STEPS:,} steps from its first 100%, or over",
         f"the last {HARDEN_STEPS:,} steps of the budget, and stops when that ends; where",
         "`agents.recipes.BOOLEAN_SETTINGS` says so it hardens from a given step at the latest: "
@@ -245,23 +255,20 @@ def render(out: Path, docs: Path) -> None:
         + f". While hardening it rewires dormant state bits every {RESAMPLE_INTERVAL:,} steps"
         ' (`agents.resample`), except where a row says "no resampling"; '
         + ", ".join(
-            f"{preset} every {settings.get('resample_interval', RESAMPLE_INTERVAL):,}"
+            f"{preset} every {settings['resample_interval']:,}"
             for preset, settings in BOOLEAN_SETTINGS.items()
-            if settings.get("resample_successors")
+            if settings.get("resample_interval", RESAMPLE_INTERVAL) not in (0, RESAMPLE_INTERVAL)
         )
-        + " steps, and there it also gives missed answers answer or successor bits; "
+        + " steps. For missed answers it also grows answer or successor bits"
+        f" ({_presets_with('resample_successors')}), delay lines"
+        f" ({_presets_with('resample_delays')}) or latches ({_presets_with('resample_latches')})."
+        + " It resamples from fresh episodes, not the training batch, on "
         + ", ".join(
-            preset
-            for preset, settings in BOOLEAN_SETTINGS.items()
-            if settings.get("resample_delays")
-        )
-        + " give them answer bits or delay lines instead."
-        + "".join(
-            f" {preset} resamples from {settings['resample_episodes']:,} fresh episodes, not the"
-            " training batch."
+            f"{preset} ({settings['resample_episodes']:,} episodes)"
             for preset, settings in BOOLEAN_SETTINGS.items()
             if settings.get("resample_episodes")
-        ),
+        )
+        + ".",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "

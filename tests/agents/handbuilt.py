@@ -70,17 +70,19 @@ def count_model(n_max: int, max_count: int | None = None, spare_bits: int = 0) -
     return model.eval()
 
 
-def forgetful_repeat_model(num_cards: int, spare_bits: int) -> BooleanRNN:
+def forgetful_model(num_cards: int, spare_bits: int, remember: bool = False) -> BooleanRNN:
     """Bits: waiting (cleared by ``[ask]``, names ``[wait]``), then ``spare_bits`` unused ones:
     it forgets every card at once, so it answers nothing at ``[ask]``.
 
-    Act tokens: ``[card 0..c-1], [ask], [end]``; obs: ``[wait], [end], [card ...]``.
+    Act tokens: ``[card 0..c-1], [ask], [end]`` (Repeat), or with ``remember``
+    ``[card 0..c-1], [wait], [ask], [end]`` (Remember); obs: ``[wait], [end], [card ...]``.
     """
     c = num_cards
-    model = BooleanRNN(c + 2, c + 2, 1 + spare_bits)
+    ask = c + int(remember)
+    model = BooleanRNN(ask + 2, c + 2, 1 + spare_bits)
     with torch.no_grad():
         model.A.fill_(FALSE)
-        model.A[:c, 0, 0] = TRUE
+        model.A[:ask, 0, 0] = TRUE
         model.C.fill_(FALSE)
         model.C[0, 0] = TRUE
         model.x0.fill_(FALSE)

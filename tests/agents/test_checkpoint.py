@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -60,6 +61,20 @@ def test_resume_may_change_the_scan_method(tmp_path):
     config = dataclasses.replace(CONFIG, scan="blelloch")
     resumed = train(config, out_dir=tmp_path, resume=True, progress=False)
     assert resumed.model.scan == "blelloch" and len(resumed.loss) == 12
+
+
+def test_a_setting_added_after_the_checkpoint_counts_as_its_default(tmp_path):
+    train(dataclasses.replace(CONFIG, steps=8), out_dir=tmp_path, progress=False)
+    path = tmp_path / CHECKPOINT_DIR / "config.json"
+    meta = json.loads(path.read_text())
+    del meta["train_config"]["resample_latches"]  # as written before the setting existed
+    path.write_text(json.dumps(meta))
+    resumed = train(CONFIG, out_dir=tmp_path, resume=True, progress=False)
+    assert len(resumed.loss) == 12
+    path.write_text(json.dumps(meta))
+    latches = dataclasses.replace(CONFIG, resample_interval=4, resample_latches=True)
+    with pytest.raises(ValueError, match="resample_latches"):
+        train(latches, out_dir=tmp_path, resume=True, progress=False)
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):

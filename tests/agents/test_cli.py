@@ -100,6 +100,12 @@ def test_train_options_override_the_recipe_or_the_defaults():
     assert config(
         "memgym/RepeatMedium-v0", "--resample-interval", "50", "--resample-delays"
     ).resample_delays
+    assert config(
+        "memgym/RememberHard-v0", "--resample-interval", "50", "--resample-latches"
+    ).resample_latches
     assert config("memgym/CountEasy-v0", "--recipe", "--scan", "compiled").scan == "compiled"
+    assert config(
+        "memgym/CountEasy-v0", "--harden-prior", "0.1", "--prior-decoupled"
+    ).prior_decoupled
     with pytest.raises(SystemExit, match="no recipe"):
         config("memgym/Remember-v0", "--recipe")

@@ -33,6 +33,8 @@ def test_boolean_settings_per_preset():
     assert recipe("RememberHard").steps == STEPS["Hard"]
     assert recipe("RepeatMedium").resample_delays and recipe("RepeatHard").resample_delays
     assert recipe("RepeatEasy").resample_interval == 0 and not recipe("CountEasy").resample_delays
+    assert recipe("RememberHard").resample_latches and not recipe("RememberMedium").resample_latches
+    assert recipe("CountHard").prior_decoupled and not recipe("CountMedium").prior_decoupled
 
 
 def test_baselines_get_the_same_size_and_budget_but_their_own_lr():

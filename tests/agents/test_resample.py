@@ -3,17 +3,25 @@ hand-built counter that stops short."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from agents.extract import Automaton, verify
 from agents.model import BooleanRNN
-from agents.resample import ANSWER_LOGIT, ANY, RESAMPLE_MARGIN, _look, resample_dormant_bits
+from agents.resample import (
+    ANSWER_LOGIT,
+    ANY,
+    LATCH_BITS,
+    RESAMPLE_MARGIN,
+    _look,
+    resample_dormant_bits,
+)
 from memgym import batch_rollouts
 from tests.agents.handbuilt import (
     FALSE,
     TRUE,
     count_model,
-    forgetful_repeat_model,
+    forgetful_model,
     remember_model,
 )
 
@@ -24,24 +32,32 @@ HOLD, ANSWER = 1, 1 + CARDS  # first bits of the hand-built model's groups
 ASK = CARDS + 1  # act token
 
 
-def shortcut_model():
-    """The hand-built model with one more bit, "not asked yet", that alone names ``[wait]``; the
-    hold bits stay on at ``[ask]`` and name their card directly, so the answer bits are never
-    used and each card output also fires at every ``[wait]`` after its card."""
+def padded_remember_model(spare_bits):
+    """The hand-built Remember model with ``spare_bits`` more bits, false and unconnected."""
     exact = remember_model(CARDS)
     D = exact.state_dim
-    model = BooleanRNN(exact.num_act_tokens, exact.num_obs_tokens, D + 1).eval()
+    model = BooleanRNN(exact.num_act_tokens, exact.num_obs_tokens, D + spare_bits).eval()
     with torch.no_grad():
         model.A.fill_(FALSE)
         model.A[:, :D, :D] = exact.A
         model.C.fill_(FALSE)
         model.C[:, :D] = exact.C
-        model.C[0] = FALSE
-        model.C[0, D] = TRUE
         model.x0.fill_(FALSE)
         model.x0[:D] = exact.x0
+    return model
+
+
+def shortcut_model():
+    """The hand-built model with one more bit, "not asked yet", that alone names ``[wait]``; the
+    hold bits stay on at ``[ask]`` and name their card directly, so the answer bits are never
+    used and each card output also fires at every ``[wait]`` after its card."""
+    model = padded_remember_model(1)
+    D = model.state_dim - 1
+    with torch.no_grad():
+        model.C[0] = FALSE
+        model.C[0, D] = TRUE
         model.x0[D] = TRUE
-        for token in range(exact.num_act_tokens):
+        for token in range(model.num_act_tokens):
             model.A[token, D, D] = FALSE if token == ASK else TRUE
         for i in range(CARDS):
             model.A[ASK, ANSWER + i, HOLD + i] = FALSE
@@ -138,7 +154,8 @@ def test_nothing_happens_without_a_dormant_bit():
     assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
-def test_a_bit_another_bit_sets_is_in_use_even_where_the_batch_never_turns_it_on():
+@pytest.mark.parametrize("latches", [False, True])
+def test_a_bit_another_bit_sets_is_in_use_even_where_the_batch_never_turns_it_on(latches):
     act, target, mask = batch()
     card_0 = act[:, 0] == 0  # episodes of card 0 only: card 1's hold bit is never on
     for seed in range(20):
@@ -150,8 +167,24 @@ def test_a_bit_another_bit_sets_is_in_use_even_where_the_batch_never_turns_it_on
             target[card_0],
             mask[card_0],
             torch.Generator().manual_seed(seed),
+            latches=latches,
         )
         assert done and HOLD + 1 not in {r.bit for r in done}
+
+
+def test_with_reach_a_bit_set_only_by_bits_not_in_use_is_dormant():
+    model = padded_remember_model(3)
+    D = model.state_dim - 3
+    with torch.no_grad():
+        model.A[ASK, D + 1, D] = TRUE  # spare bit D sets D + 1, which sets D + 2
+        model.A[ASK, D + 2, D + 1] = TRUE
+        model.A[ASK, HOLD, D + 2] = TRUE  # and D + 2 feeds a bit in use
+    act, target, mask = batch()
+    assert _look(model, act, target, mask).dormant == [D]
+    assert _look(model, act, target, mask, reach=True).dormant == [D, D + 1, D + 2]
+    with torch.no_grad():  # now a bit in use sets D, so the whole chain is in use
+        model.A[ASK, D, HOLD] = TRUE
+    assert _look(model, act, target, mask, reach=True).dormant == []
 
 
 def test_an_output_without_exact_evidence_is_left_alone():
@@ -240,7 +273,7 @@ ASK_REPEAT = 2  # act token of Repeat with two cards
 
 def test_a_model_that_forgets_every_card_grows_a_delay_line_per_card_and_then_verifies():
     lag = REPEAT_KWARGS["lag"]
-    model = forgetful_repeat_model(2, spare_bits=2 * (lag + 1))
+    model = forgetful_model(2, spare_bits=2 * (lag + 1))
     rollouts = batch(REPEAT_ENV, **REPEAT_KWARGS)
     optimizer = torch.optim.Adam(model.parameters())
     model.train()(rollouts[0]).sum().backward()
@@ -271,8 +304,41 @@ def test_a_model_that_forgets_every_card_grows_a_delay_line_per_card_and_then_ve
     )
 
 
+def test_a_model_that_forgets_the_first_card_grows_a_latch_per_card_and_then_verifies():
+    kwargs = {"num_cards": 3, "n_range": (2, 6)}  # too many lags for one delay line per card
+    model = forgetful_model(3, spare_bits=3 * LATCH_BITS + 1, remember=True)
+    rollouts = batch(ENV, **kwargs)
+    optimizer = torch.optim.Adam(model.parameters())
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator()) == []
+
+    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5, latches=True)
+
+    A, C = model.A.detach(), model.C.detach()
+    ask = 3 + 1
+    assert len(done) == 3 * LATCH_BITS and len({r.bit for r in done}) == len(done)
+    for card in range(3):
+        latch, answer = [r for r in done if r.output == 2 + card]
+        assert (latch.token, latch.source) == (card, ANY)  # "card read", from any bit
+        assert (A[:, latch.bit, latch.bit] > 0).all()  # and kept by every token
+        assert (C[:, latch.bit] < 0).all()
+        assert (answer.token, answer.source) == (ask, latch.bit)
+        assert C[2 + card, answer.bit] == ANSWER_LOGIT
+    assert verify(Automaton.from_model(model), ENV, kwargs).verified
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), latches=True) == []
+
+
+def test_a_latch_is_not_grown_for_a_token_that_does_not_tell_the_answer():
+    model = forgetful_model(2, spare_bits=4 * LATCH_BITS)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rollouts = batch(REPEAT_ENV, **REPEAT_KWARGS)  # Repeat: every card is read before [ask]
+    optimizer = torch.optim.Adam(model.parameters())
+
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), latches=True) == []
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
 def test_a_delay_line_is_not_grown_without_the_bits_for_all_of_it():
-    model = forgetful_repeat_model(2, spare_bits=REPEAT_KWARGS["lag"])
+    model = forgetful_model(2, spare_bits=REPEAT_KWARGS["lag"])
     state = {k: v.clone() for k, v in model.state_dict().items()}
     rollouts = batch(REPEAT_ENV, **REPEAT_KWARGS)
     optimizer = torch.optim.Adam(model.parameters())

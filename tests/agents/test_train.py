@@ -15,6 +15,7 @@ from agents.resample import Resample
 from agents.train import (
     TrainConfig,
     curriculum_kwargs,
+    decoupled_prior_step,
     first_error_loss,
     first_error_sign_loss,
     keep_prior,
@@ -91,6 +92,33 @@ def test_keep_prior_is_zero_only_for_keep_every_bit_with_margin():
     assert keep_prior(model).item() == pytest.approx(margin + short, rel=1e-5)
 
 
+def test_the_decoupled_prior_step_moves_a_by_rate_times_the_priors_gradient():
+    model = make_model(TrainConfig(state_dim=8)).double()
+    A = model.A.detach().clone()
+    sign = 2 * torch.eye(8, dtype=torch.float64) - 1
+    active = (math.log(8) + 2 - sign * bound_parameter(A)) > 0  # where the prior's relu is on
+    leaf = A.clone().requires_grad_()
+    (slope,) = torch.autograd.grad(bound_parameter(leaf).sum(), leaf)  # the bound's derivative
+    expected = A + 0.01 * torch.where(active, sign * slope, 0.0)
+    decoupled_prior_step(model, 0.01)
+    assert torch.allclose(model.A.detach(), expected, rtol=0, atol=1e-12)
+    assert model.A.grad is None  # no gradient left behind for the optimizer
+
+
+def test_a_decoupled_prior_is_applied_after_each_hardening_step_only(monkeypatch):
+    rates = []
+    monkeypatch.setattr(agents.train, "decoupled_prior_step", lambda m, rate: rates.append(rate))
+    config = dataclasses.replace(
+        HARDEN, steps=50, harden_start=30, harden_steps=20, harden_prior=0.5, lr=0.2
+    )
+    coupled = train(config, progress=False)
+    assert rates == []
+    decoupled = train(dataclasses.replace(config, prior_decoupled=True), progress=False)
+    assert rates == [pytest.approx(0.1)] * 20
+    assert decoupled.loss[:30] == coupled.loss[:30]
+    assert decoupled.loss[30] < coupled.loss[30]  # the prior is not in the loss
+
+
 def test_masked_ce_ignores_padding():
     target = torch.tensor([[0, 1]])
     logits = _logits([[0, 2]])
@@ -125,6 +153,8 @@ def test_bad_config_is_rejected():
         TrainConfig(harden_steps=-1)
     with pytest.raises(ValueError, match="negative"):
         TrainConfig(harden_prior=-0.1)
+    with pytest.raises(ValueError, match="prior_decoupled needs harden_prior > 0"):
+        TrainConfig(prior_decoupled=True)
     with pytest.raises(ValueError, match="harden_start"):
         TrainConfig(harden_start=-5)
     with pytest.raises(ValueError, match="boolean RNN"):
@@ -137,6 +167,8 @@ def test_bad_config_is_rejected():
         TrainConfig(resample_successors=True)
     with pytest.raises(ValueError, match="resample_delays needs resample_interval"):
         TrainConfig(resample_delays=True)
+    with pytest.raises(ValueError, match="resample_latches needs resample_interval"):
+        TrainConfig(resample_latches=True)
     with pytest.raises(ValueError, match="scan must be one of"):
         TrainConfig(scan="fast")
 
@@ -215,7 +247,7 @@ def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypat
 def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step, successors, delays):
+    def recorder(model, optimizer, act, target, mask, generator, step, **rules):
         calls.append((step, int(torch.randint(1000, (1,), generator=generator))))
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
@@ -235,8 +267,8 @@ def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypa
 def test_resampling_grows_successors_only_when_asked_and_can_use_fresh_episodes(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step, successors, delays):
-        calls.append((step, successors, delays, len(act)))
+    def recorder(model, optimizer, act, target, mask, generator, step, successors, delays, latches):
+        calls.append((step, successors, delays, latches, len(act)))
         return []
 
     monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
@@ -244,14 +276,18 @@ def test_resampling_grows_successors_only_when_asked_and_can_use_fresh_episodes(
         HARDEN, steps=100, harden_start=30, harden_steps=20, resample_interval=10
     )
     train(config, progress=False)
-    assert calls == [(40, False, False, HARDEN.batch_size), (50, False, False, HARDEN.batch_size)]
+    size = HARDEN.batch_size
+    assert calls == [(40, False, False, False, size), (50, False, False, False, size)]
     calls.clear()
     grow = dataclasses.replace(config, resample_successors=True, resample_episodes=7)
     train(grow, progress=False)
-    assert calls == [(40, True, False, 7), (50, True, False, 7)]
+    assert calls == [(40, True, False, False, 7), (50, True, False, False, 7)]
     calls.clear()
     train(dataclasses.replace(config, resample_delays=True), progress=False)
-    assert calls == [(40, False, True, HARDEN.batch_size), (50, False, True, HARDEN.batch_size)]
+    assert calls == [(40, False, True, False, size), (50, False, True, False, size)]
+    calls.clear()
+    train(dataclasses.replace(config, resample_latches=True), progress=False)
+    assert calls == [(40, False, False, True, size), (50, False, False, True, size)]
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
