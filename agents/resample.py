@@ -75,7 +75,7 @@ automaton.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -287,12 +287,58 @@ def _successor_bits(rewirer: _Rewirer, look: Callable[[], _BatchView], rules: _R
 def _line_evidence(
     act: Tensor, mask: Tensor, named: Tensor, b: int, t: int, rules: _Rules
 ) -> tuple[int, int] | None:
-    """The (token, lag) of the delay line (if ``rules.delays``) or else the latch (lag
-    :data:`LATCH`, if ``rules.latches``) that tells of the output at ``(b, t)``; None if none."""
-    line = _delay_evidence(act, mask, named, b, t) if rules.delays else None
+    """The (token, lag) such that reading the token ``lag`` steps before the token read at
+    ``(b, t)`` (for a latch, lag :data:`LATCH`: at any step before) always means the output is
+    the target there (``named`` ``(B, T)``), on the batch and most often so: a delay line if
+    ``rules.delays`` allow one, else a latch if ``rules.latches`` do; None if there is no such
+    pair, or if the token read at ``(b, t)`` alone already tells."""
+    asked = (act == act[b, t]) & mask
+    if bool(named[asked].all()):
+        return None
+    line = _most_support(_delay_reads(act, mask, asked, b, t), named) if rules.delays else None
     if line is None and rules.latches:
-        line = _latch_evidence(act, mask, named, b, t)
+        line = _most_support(_latch_reads(act, mask, asked, b, t), named)
     return line
+
+
+def _delay_reads(
+    act: Tensor, mask: Tensor, asked: Tensor, b: int, t: int
+) -> Iterator[tuple[tuple[int, int], Tensor]]:
+    """For each lag up to ``t``: ``(token, lag)`` for the token read ``lag`` steps before
+    ``(b, t)``, and where (bool ``(B, T)``) the ``asked`` token is read ``lag`` steps after it."""
+    for lag in range(1, t + 1):
+        token = int(act[b, t - lag])
+        yield (token, lag), _later((act == token) & mask, lag) & asked
+
+
+def _latch_reads(
+    act: Tensor, mask: Tensor, asked: Tensor, b: int, t: int
+) -> Iterator[tuple[tuple[int, int], Tensor]]:
+    """For each token read before ``(b, t)``: ``(token, LATCH)``, and where (bool ``(B, T)``)
+    the ``asked`` token is read at any step after it."""
+    for token in torch.unique(act[b, :t]).tolist():
+        read = ((act == token) & mask).cumsum(1) > 0  # read at or before each position
+        yield (token, LATCH), _later(read, 1) & asked
+
+
+def _later(x: Tensor, lag: int) -> Tensor:
+    """``x`` ``(B, T)`` moved ``lag`` positions later along T, false where nothing moved in."""
+    moved = torch.zeros_like(x)
+    moved[:, lag:] = x[:, :-lag]
+    return moved
+
+
+def _most_support(
+    candidates: Iterator[tuple[tuple[int, int], Tensor]], named: Tensor
+) -> tuple[int, int] | None:
+    """Of the candidate lines and where they would fire, the first of those that fire most
+    often among the ones that fire only where the output is the target; None if none does."""
+    best, best_support = None, 0
+    for line, reads in candidates:
+        support = int(reads.sum())
+        if support > best_support and bool(named[reads].all()):
+            best, best_support = line, support
+    return best
 
 
 def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]], rules: _Rules) -> bool:
@@ -345,46 +391,6 @@ def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]], rule
         rewirer.rewire(bit, token, source, output, names, keep=None if names else keeps[:, source])
         grown = True
     return grown
-
-
-def _delay_evidence(
-    act: Tensor, mask: Tensor, named: Tensor, b: int, t: int
-) -> tuple[int, int] | None:
-    """The (token, lag) such that reading the token ``lag`` steps before the token read at
-    ``(b, t)`` always means the output is the target there (``named`` ``(B, T)``), on the batch
-    and most often so; None if no such pair exists, or if the token read at ``(b, t)`` alone
-    already tells."""
-    asked = (act == act[b, t]) & mask
-    if bool(named[asked].all()):
-        return None
-    best, best_support = None, 0
-    for lag in range(1, t + 1):
-        token = int(act[b, t - lag])
-        reads = (act[:, :-lag] == token) & mask[:, :-lag] & asked[:, lag:]
-        support = int(reads.sum())
-        if support > best_support and bool(named[:, lag:][reads].all()):
-            best, best_support = (token, lag), support
-    return best
-
-
-def _latch_evidence(
-    act: Tensor, mask: Tensor, named: Tensor, b: int, t: int
-) -> tuple[int, int] | None:
-    """``(token, LATCH)`` for the token such that having read it at any step before the token
-    read at ``(b, t)`` always means the output is the target there (``named`` ``(B, T)``), on
-    the batch and most often so; None if no token read before ``(b, t)`` does, or if the token
-    read at ``(b, t)`` alone already tells."""
-    asked = (act == act[b, t]) & mask
-    if bool(named[asked].all()):
-        return None
-    best, best_support = None, 0
-    for token in torch.unique(act[b, :t]).tolist():
-        read = ((act == token) & mask).cumsum(1) > 0  # (B, T): read at or before t
-        reads = asked[:, 1:] & read[:, :-1]
-        support = int(reads.sum())
-        if support > best_support and bool(named[:, 1:][reads].all()):
-            best, best_support = (token, LATCH), support
-    return best
 
 
 def _delay_line(
