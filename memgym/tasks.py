@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from memgym.core import OBS_ANSWER, Core, CountCore, RememberCore, RepeatCore
+from memgym.automata import random_moore_machine, run_to, tomita_dfa
+from memgym.core import (
+    OBS_ANSWER,
+    Core,
+    CountCore,
+    PayloadCore,
+    RememberCore,
+    RepeatCore,
+    obs_names,
+)
 from memgym.machine import DEFAULT_MAX_STATES, PayloadSystem, ReferenceMachine, framed_reference
 
 
@@ -49,6 +58,20 @@ def _check_num_cards(num_cards: int) -> int:
     if num_cards < 1:
         raise ValueError(f"num_cards must be at least 1 (no cards to deal), got {num_cards}")
     return num_cards
+
+
+def _check_at_least(value: Any, name: str, least: int, meaning: str) -> int:
+    value = _integer(value, name)
+    if value < least:
+        raise ValueError(f"{name} must be at least {least} ({meaning}), got {value}")
+    return value
+
+
+def _all_strings(num_symbols: int, n: int, dtype: np.dtype) -> np.ndarray:
+    """Every string of ``n`` symbols in lexicographic order, with a spare column: ``(K**n, n+1)``."""
+    codes = np.arange(num_symbols**n, dtype=np.int64)[:, None]
+    digits = codes // num_symbols ** np.arange(n - 1, -1, -1) % num_symbols
+    return np.pad(digits.astype(dtype), ((0, 0), (0, 1)))
 
 
 class Task(abc.ABC):
@@ -297,10 +320,211 @@ class RepeatTask(Task):
         return act[np.arange(len(n)), n - self.lag] + OBS_ANSWER
 
     def _all_bodies(self, n: int) -> np.ndarray:
-        codes = np.arange(self.num_cards**n, dtype=np.int64)[:, None]
-        digits = codes // self.num_cards ** np.arange(n - 1, -1, -1) % self.num_cards
-        return np.pad(digits.astype(self.dtype), ((0, 0), (0, 1)))
+        return _all_strings(self.num_cards, n, self.dtype)
 
     def num_episodes(self, n: int) -> int:
         """How many distinct episodes have length parameter ``n``."""
         return self.num_cards**n
+
+
+class SymbolTask(Task):
+    """A task over ``K`` payload symbols, every string of them valid, driven by its payload system.
+
+    Subclasses set ``num_symbols`` and name their tokens in ``_token_names``.
+    """
+
+    num_symbols: int
+
+    @abc.abstractmethod
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Payload act token names and answer obs token names."""
+
+    def core(self) -> PayloadCore:
+        """A fresh core of this task."""
+        payload, answers = self._token_names()
+        return PayloadCore((*payload, "[ask]", "[end]"), obs_names(answers), self.payload_system())
+
+    def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
+        return rng.integers(0, self.num_symbols, size=(len(n), steps), dtype=self.dtype)
+
+    def _all_bodies(self, n: int) -> np.ndarray:
+        return _all_strings(self.num_symbols, n, self.dtype)
+
+    def num_episodes(self, n: int) -> int:
+        """How many distinct episodes have length parameter ``n``."""
+        return self.num_symbols**n
+
+
+class ModCountTask(SymbolTask):
+    """Count the ``1`` s in a stream of ``n`` uniform bits, modulo ``modulus``."""
+
+    num_symbols = 2
+
+    def __init__(self, modulus: int, n_range: Sequence[int]) -> None:
+        self.modulus = _check_at_least(modulus, "modulus", 2, "modulus 1 has a single answer")
+        super().__init__(n_range)
+
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return ("0", "1"), tuple(str(k) for k in range(self.modulus))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this task (and its env)."""
+        return {"modulus": self.modulus, "n_range": (self.n_min, self.n_max)}
+
+    def payload_system(self) -> PayloadSystem:
+        """The state is the number of ``1`` s so far modulo ``modulus``."""
+        return PayloadSystem(
+            0, lambda states, token: (states + token) % self.modulus, lambda q: OBS_ANSWER + q
+        )
+
+    def answers(self, act: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Answer (as an obs token) of each act stream in the ``(B, T)`` grid."""
+        return np.count_nonzero(act == 1, axis=1) % self.modulus + OBS_ANSWER
+
+
+class TomitaTask(SymbolTask):
+    """Accept or reject a stream of ``n`` bits by Tomita grammar ``grammar`` (1–7).
+
+    Episodes are drawn so that ``[accept]`` and ``[reject]`` are equally likely: each draws
+    the answer first, then ``n`` uniformly among the lengths in ``n_range`` that have a
+    string with that answer, then a uniform string of that length and answer. When no length
+    in ``n_range`` has a string with some answer, every episode has the other one.
+    """
+
+    num_symbols = 2
+
+    def __init__(self, grammar: int, n_range: Sequence[int]) -> None:
+        self.grammar = _integer(grammar, "grammar")
+        self.dfa, self.accepting = tomita_dfa(self.grammar)
+        super().__init__(n_range)
+        self._choice = self._one_probabilities()
+        lengths = np.arange(self.n_min, self.n_max + 1)
+        possible = self._counts[:, 0, lengths] > 0  # (answer, length)
+        self._sizes = possible.sum(axis=1)
+        self._lengths = np.zeros((2, len(lengths)), dtype=np.int64)
+        for answer, row in enumerate(possible):
+            self._lengths[answer, : self._sizes[answer]] = lengths[row]
+
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return ("0", "1"), ("[accept]", "[reject]")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this task (and its env)."""
+        return {"grammar": self.grammar, "n_range": (self.n_min, self.n_max)}
+
+    def payload_system(self) -> PayloadSystem:
+        """The grammar's minimal DFA; ``[ask]`` shows ``[accept]`` or ``[reject]``."""
+        return PayloadSystem(
+            0,
+            lambda states, token: self.dfa[states, token],
+            lambda states: np.where(self.accepting[states], OBS_ANSWER, OBS_ANSWER + 1),
+        )
+
+    def _one_probabilities(self) -> np.ndarray:
+        """``P[answer, state, r]``: chance that the next bit is 1 in a uniform string of ``r``
+        more bits from ``state`` with that answer (answer 0: accept, 1: reject)."""
+        states = len(self.accepting)
+        counts = np.zeros((2, states, self.n_max + 1))  # completions, rescaled per length
+        counts[0, :, 0] = self.accepting
+        counts[1, :, 0] = ~self.accepting
+        for r in range(1, self.n_max + 1):
+            level = counts[:, self.dfa, r - 1]  # (answer, state, bit)
+            total = level.sum(axis=2)
+            counts[:, :, r] = total / np.maximum(total.max(axis=1, keepdims=True), 1e-300)
+        self._counts = counts
+        ones = counts[:, self.dfa[:, 1], :-1]
+        both = ones + counts[:, self.dfa[:, 0], :-1]
+        chance = np.divide(ones, both, out=np.zeros_like(ones), where=both > 0)
+        return np.concatenate([np.zeros((2, states, 1)), chance], axis=2)  # index r = bits left
+
+    def _strings(
+        self, rng: np.random.Generator, n: np.ndarray, answer: np.ndarray, steps: int
+    ) -> np.ndarray:
+        body = np.zeros((len(n), steps), dtype=self.dtype)
+        uniform = rng.random((len(n), steps))
+        state = np.zeros(len(n), dtype=np.int64)
+        for t in range(int(n.max())):
+            left = np.maximum(n - t, 0)
+            bit = uniform[:, t] < self._choice[answer, state, left]
+            body[:, t] = bit
+            state = self.dfa[state, bit.view(np.int8)]
+        return body
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``batch_size`` episodes with equally likely answers (see the class docstring)."""
+        answer = (rng.random(batch_size) < 0.5).astype(np.int64)
+        if not self._sizes.all():
+            answer[:] = self._sizes.argmax()
+        pick = (rng.random(batch_size) * self._sizes[answer]).astype(np.int64)
+        n = self._lengths[answer, pick]
+        return self.frame(self._strings(rng, n, answer, int(n.max()) + 1), n), n
+
+    def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
+        # For given lengths: an answer uniform among those that length allows.
+        possible = self._counts[:, 0, n] > 0  # (answer, B)
+        answer = np.where(possible.all(axis=0), rng.random(len(n)) < 0.5, possible[1])
+        return self._strings(rng, n, answer.astype(np.int64), steps)
+
+    def answers(self, act: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Answer (as an obs token) of each act stream in the ``(B, T)`` grid."""
+        accepted = self.accepting[run_to(self.dfa, act, n)]
+        return np.where(accepted, OBS_ANSWER, OBS_ANSWER + 1)
+
+
+class AutomatonTask(SymbolTask):
+    """A random minimal Moore machine read on ``n`` uniform symbols; ``[ask]`` shows its output.
+
+    The machine (``num_states`` states, all reachable from state 0, ``num_symbols`` input
+    symbols, outputs in ``0 … num_outputs − 1``) is drawn from ``machine_seed``; the same
+    seed gives the same machine.
+    """
+
+    def __init__(
+        self,
+        num_states: int,
+        num_symbols: int,
+        num_outputs: int,
+        machine_seed: int,
+        n_range: Sequence[int],
+    ) -> None:
+        self.num_states = _check_at_least(num_states, "num_states", 2, "one state has no memory")
+        self.num_symbols = _check_at_least(num_symbols, "num_symbols", 1, "a stream needs symbols")
+        self.num_outputs = _check_at_least(
+            num_outputs, "num_outputs", 2, "with one output no two states differ"
+        )
+        self.machine_seed = _integer(machine_seed, "machine_seed")
+        self.transitions, self.outputs = random_moore_machine(
+            self.num_states, self.num_symbols, self.num_outputs, self.machine_seed
+        )
+        super().__init__(n_range)
+
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return (
+            tuple(f"[symbol {i}]" for i in range(self.num_symbols)),
+            tuple(f"[output {j}]" for j in range(self.num_outputs)),
+        )
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this task (and its env)."""
+        return {
+            "num_states": self.num_states,
+            "num_symbols": self.num_symbols,
+            "num_outputs": self.num_outputs,
+            "machine_seed": self.machine_seed,
+            "n_range": (self.n_min, self.n_max),
+        }
+
+    def payload_system(self) -> PayloadSystem:
+        """The machine itself; ``[ask]`` shows the output of the state reached."""
+        return PayloadSystem(
+            0,
+            lambda states, token: self.transitions[states, token],
+            lambda states: OBS_ANSWER + self.outputs[states],
+        )
+
+    def answers(self, act: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Answer (as an obs token) of each act stream in the ``(B, T)`` grid."""
+        return OBS_ANSWER + self.outputs[run_to(self.transitions, act, n)]
