@@ -68,7 +68,7 @@ def _check_at_least(value: Any, name: str, least: int, meaning: str) -> int:
 
 
 def _all_strings(num_symbols: int, n: int, dtype: np.dtype) -> np.ndarray:
-    """Every string of ``n`` symbols in lexicographic order, with a spare column: ``(K**n, n+1)``."""
+    """Every string of ``n`` symbols, lexicographic, plus a spare column: ``(K**n, n + 1)``."""
     codes = np.arange(num_symbols**n, dtype=np.int64)[:, None]
     digits = codes // num_symbols ** np.arange(n - 1, -1, -1) % num_symbols
     return np.pad(digits.astype(dtype), ((0, 0), (0, 1)))
