@@ -65,6 +65,14 @@ ENV_IDS: tuple[str, ...] = BASE_IDS + tuple(PRESETS)
 """All registered memgym ids."""
 
 
+POPGYM_IDS: tuple[str, ...] = tuple(
+    f"memgym/POPGym-{task}{level}-v0"
+    for task in ("RepeatPrevious", "RepeatFirst", "CountRecall")
+    for level in ("Easy", "Medium", "Hard")
+)
+"""POPGym's memory tasks with ``info["target"]`` (``memgym.popgym_adapters``; needs popgym)."""
+
+
 def entry_point(env_id: str) -> str:
     """The entry point of a memgym id (``memgym/RepeatHard-v0`` → ``memgym.envs:RepeatEnv``)."""
     name = env_id.removeprefix("memgym/").removesuffix("-v0")
@@ -79,6 +87,12 @@ def register_envs() -> None:
     for env_id in ENV_IDS:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point(env_id), kwargs=PRESETS.get(env_id, {}))
+    for env_id in POPGYM_IDS:
+        name = env_id.removeprefix("memgym/POPGym-").removesuffix("-v0")
+        level = next(level for level in ("Easy", "Medium", "Hard") if name.endswith(level))
+        kwargs = {"task": name.removesuffix(level), "level": level}
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="memgym.popgym_adapters:make_popgym", kwargs=kwargs)
 
 
 def memgym_task(env_id: str, **env_kwargs: Any) -> Task | None:
