@@ -7,6 +7,8 @@ runs a transition table over a batch of symbol streams. State 0 is always the in
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 TOMITA_GRAMMARS: dict[int, tuple[str, list[list[int]], list[bool]]] = {
@@ -59,6 +61,7 @@ def moore_classes(transitions: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         classes = refined
 
 
+@functools.lru_cache(maxsize=64)
 def random_moore_machine(
     num_states: int, num_symbols: int, num_outputs: int, seed: int, tries: int = 1000
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +71,7 @@ def random_moore_machine(
     ``0 … num_outputs − 1``. A random spanning tree (each state ``i ≥ 1`` is the target of a
     free slot of a state before it) makes every state reachable; the other slots and the
     outputs are uniform. Draws are repeated until the machine is minimal; raises
-    ``ValueError`` after ``tries`` draws without one.
+    ``ValueError`` after ``tries`` draws without one. Results are cached (read-only arrays).
     """
     rng = np.random.default_rng(seed)
     for _ in range(tries):
@@ -81,7 +84,9 @@ def random_moore_machine(
             free.flat[slot] = False
         outputs = rng.integers(0, num_outputs, size=num_states)
         if moore_classes(transitions, outputs).max() == num_states - 1:
-            return transitions.astype(np.int64), outputs.astype(np.int64)
+            transitions, outputs = transitions.astype(np.int64), outputs.astype(np.int64)
+            transitions.flags.writeable = outputs.flags.writeable = False
+            return transitions, outputs
     raise ValueError(
         f"no minimal Moore machine with num_states={num_states}, num_symbols={num_symbols}, "
         f"num_outputs={num_outputs} found in {tries} draws; use more outputs or symbols"
@@ -94,10 +99,12 @@ def run_to(transitions: np.ndarray, symbols: np.ndarray, n: np.ndarray) -> np.nd
     ``symbols`` is ``(B, T)`` with valid symbol ids at ``t < n`` (other entries are ignored),
     ``n`` is ``(B,)`` with ``1 ≤ n ≤ T``; returns int64 ``(B,)``.
     """
-    columns = np.where(np.arange(symbols.shape[1]) < n[:, None], symbols, 0)
-    state = np.zeros(len(n), dtype=np.int64)
-    final = state
-    for t in range(int(n.max())):
-        state = transitions[state, columns[:, t]]
-        final = np.where(n == t + 1, state, final)
-    return final
+    steps = int(n.max())
+    columns = np.where(np.arange(steps) < n[:, None], symbols[:, :steps], 0).T.astype(np.intp)
+    flat, width = transitions.ravel(), transitions.shape[1]
+    history = np.empty((steps, len(n)), dtype=np.intp)
+    state = np.zeros(len(n), dtype=np.intp)
+    for t in range(steps):
+        state = np.take(flat, state * width + columns[t])
+        history[t] = state
+    return history[n - 1, np.arange(len(n))].astype(np.int64)

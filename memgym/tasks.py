@@ -10,6 +10,7 @@ batch is a ``(B, T)`` grid with ``T = max n + 1``, padded with ``[end]``.
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 import math
 import operator
@@ -383,6 +384,29 @@ class ModCountTask(SymbolTask):
         return np.count_nonzero(act == 1, axis=1) % self.modulus + OBS_ANSWER
 
 
+@functools.lru_cache(maxsize=64)
+def _tomita_chances(grammar: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(chance, counts)`` for uniform strings of Tomita grammar ``grammar`` with a given answer.
+
+    ``counts[answer, state, r]``: the strings of ``r`` more bits from ``state`` that end with
+    ``answer`` (0: accept, 1: reject), rescaled per ``r`` (only ratios and zeros are used);
+    ``chance[answer, state, r]``: the chance that the next of those bits is 1.
+    """
+    dfa, accepting = tomita_dfa(grammar)
+    counts = np.zeros((2, len(accepting), n_max + 1))
+    counts[0, :, 0] = accepting
+    counts[1, :, 0] = ~accepting
+    for r in range(1, n_max + 1):
+        total = counts[:, dfa, r - 1].sum(axis=2)  # (answer, state)
+        counts[:, :, r] = total / np.maximum(total.max(axis=1, keepdims=True), 1e-300)
+    ones = counts[:, dfa[:, 1], :-1]
+    both = ones + counts[:, dfa[:, 0], :-1]
+    chance = np.divide(ones, both, out=np.zeros_like(ones), where=both > 0)
+    chance = np.concatenate([np.zeros((2, len(accepting), 1)), chance], axis=2)
+    chance.flags.writeable = counts.flags.writeable = False
+    return chance, counts
+
+
 class TomitaTask(SymbolTask):
     """Accept or reject a stream of ``n`` bits by Tomita grammar ``grammar`` (1–7).
 
@@ -398,7 +422,7 @@ class TomitaTask(SymbolTask):
         self.grammar = _integer(grammar, "grammar")
         self.dfa, self.accepting = tomita_dfa(self.grammar)
         super().__init__(n_range)
-        self._choice = self._one_probabilities()
+        self._choice, self._counts = _tomita_chances(self.grammar, self.n_max)
         lengths = np.arange(self.n_min, self.n_max + 1)
         possible = self._counts[:, 0, lengths] > 0  # (answer, length)
         self._sizes = possible.sum(axis=1)
@@ -422,35 +446,22 @@ class TomitaTask(SymbolTask):
             lambda states: np.where(self.accepting[states], OBS_ANSWER, OBS_ANSWER + 1),
         )
 
-    def _one_probabilities(self) -> np.ndarray:
-        """``P[answer, state, r]``: chance that the next bit is 1 in a uniform string of ``r``
-        more bits from ``state`` with that answer (answer 0: accept, 1: reject)."""
-        states = len(self.accepting)
-        counts = np.zeros((2, states, self.n_max + 1))  # completions, rescaled per length
-        counts[0, :, 0] = self.accepting
-        counts[1, :, 0] = ~self.accepting
-        for r in range(1, self.n_max + 1):
-            level = counts[:, self.dfa, r - 1]  # (answer, state, bit)
-            total = level.sum(axis=2)
-            counts[:, :, r] = total / np.maximum(total.max(axis=1, keepdims=True), 1e-300)
-        self._counts = counts
-        ones = counts[:, self.dfa[:, 1], :-1]
-        both = ones + counts[:, self.dfa[:, 0], :-1]
-        chance = np.divide(ones, both, out=np.zeros_like(ones), where=both > 0)
-        return np.concatenate([np.zeros((2, states, 1)), chance], axis=2)  # index r = bits left
-
     def _strings(
         self, rng: np.random.Generator, n: np.ndarray, answer: np.ndarray, steps: int
     ) -> np.ndarray:
-        body = np.zeros((len(n), steps), dtype=self.dtype)
-        uniform = rng.random((len(n), steps))
-        state = np.zeros(len(n), dtype=np.int64)
+        # One pass over time on (T, B) arrays, with flat look-up tables (np.take, mode="clip":
+        # rows past their length read a clipped entry that is never used).
+        states, width = self._choice.shape[1:]
+        chance, dfa = self._choice.ravel(), self.dfa.ravel()
+        body = np.zeros((steps, len(n)), dtype=self.dtype)
+        uniform = rng.random((steps, len(n)))
+        row = answer * states * width + n
+        state = np.zeros(len(n), dtype=np.intp)
         for t in range(int(n.max())):
-            left = np.maximum(n - t, 0)
-            bit = uniform[:, t] < self._choice[answer, state, left]
-            body[:, t] = bit
-            state = self.dfa[state, bit.view(np.int8)]
-        return body
+            bit = uniform[t] < np.take(chance, row + state * width - t, mode="clip")
+            body[t] = bit
+            state = np.take(dfa, 2 * state + bit)
+        return body.T
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``batch_size`` episodes with equally likely answers (see the class docstring)."""
