@@ -116,3 +116,22 @@ def test_popgym_rollouts_train_the_recurrent_baselines(cell, env_id):
         optimiser.step()
         losses.append(float(loss))
     assert losses[-1] < losses[0]
+
+
+def test_scored_hits_count_steps_and_whole_episodes():
+    torch = pytest.importorskip("torch")
+    from agents.evaluate import scored_hits
+
+    rollouts = batch_rollouts("memgym/POPGym-RepeatPreviousEasy-v0", 4, seed=0)
+    guess = rollouts.target.copy()
+    guess[0, 10] = (guess[0, 10] + 1) % 4  # a scored step wrong: episode 0 is wrong
+    guess[1, 0] = (guess[1, 0] + 1) % 4  # an unscored step: does not count
+
+    class Replay(torch.nn.Module):
+        def forward(self, act):
+            return torch.nn.functional.one_hot(torch.as_tensor(guess), 4).float()
+
+    steps, scored, episodes = scored_hits(Replay(), rollouts, torch.device("cpu"))
+    assert scored == int(rollouts.mask.sum()) == 4 * 48
+    assert steps == scored - 1
+    assert episodes == 3
