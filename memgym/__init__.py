@@ -1,8 +1,9 @@
-"""memgym: deterministic memory tasks (Remember, Count, Repeat) as Gymnasium environments.
+"""memgym: deterministic memory tasks as Gymnasium environments, with their exact machines.
 
+``import memgym`` registers ``memgym/{Remember,Count,Repeat,ModCount,Tomita,Automaton}-v0``
+(parameters as ``gym.make`` kwargs), their presets (``memgym.PRESETS``) and the POPGym adapters
+``memgym/POPGym-*-v0`` (``memgym.presets.POPGYM_IDS``, extra ``[popgym]``).
 ``memgym.reference(env_id)`` gives a task's exact reference Moore machine.
-``import memgym`` registers ``memgym/{Remember,Count,Repeat}-v0`` (parameters as ``gym.make``
-kwargs) and the presets ``memgym/{Remember,Count,Repeat}{Easy,Medium,Hard}-v0``.
 """
 
 from memgym.core import OBS_END, OBS_WAIT, CountCore, RememberCore, RepeatCore

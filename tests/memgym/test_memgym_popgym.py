@@ -135,3 +135,19 @@ def test_scored_hits_count_steps_and_whole_episodes():
     assert scored == int(rollouts.mask.sum()) == 4 * 48
     assert steps == scored - 1
     assert episodes == 3
+
+
+@pytest.mark.parametrize("model", ["gru", "lstm"])
+def test_agents_train_runs_on_a_popgym_adapter(model):
+    pytest.importorskip("torch")
+    from agents.train import TrainConfig, train
+
+    config = TrainConfig(
+        env_id="memgym/POPGym-RepeatPreviousEasy-v0",
+        model=model,
+        state_dim=8,
+        steps=4,
+        batch_size=8,
+    )
+    result = train(config, progress=False)
+    assert len(result.loss) == 4 and all(np.isfinite(result.loss))
