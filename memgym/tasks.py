@@ -413,7 +413,8 @@ class TomitaTask(SymbolTask):
     Episodes are drawn so that ``[accept]`` and ``[reject]`` are equally likely: each draws
     the answer first, then ``n`` uniformly among the lengths in ``n_range`` that have a
     string with that answer, then a uniform string of that length and answer. When no length
-    in ``n_range`` has a string with some answer, every episode has the other one.
+    in ``n_range`` has a string with some answer, every episode has the other one. (The
+    same law is drawn as ``n`` from its marginal, then the answer given ``n``.)
     """
 
     num_symbols = 2
@@ -423,12 +424,14 @@ class TomitaTask(SymbolTask):
         self.dfa, self.accepting = tomita_dfa(self.grammar)
         super().__init__(n_range)
         self._choice, self._counts = _tomita_chances(self.grammar, self.n_max)
-        lengths = np.arange(self.n_min, self.n_max + 1)
-        possible = self._counts[:, 0, lengths] > 0  # (answer, length)
-        self._sizes = possible.sum(axis=1)
-        self._lengths = np.zeros((2, len(lengths)), dtype=np.int64)
-        for answer, row in enumerate(possible):
-            self._lengths[answer, : self._sizes[answer]] = lengths[row]
+        # joint[answer, n − n_min]: P(answer, n) when the answer is drawn first (uniform over
+        # the answers some length allows), then n uniform over the lengths that allow it.
+        possible = self._counts[:, 0, self.n_min : self.n_max + 1] > 0
+        sizes = possible.sum(axis=1, keepdims=True)
+        joint = np.divide(possible, sizes, out=np.zeros(possible.shape), where=sizes > 0)
+        joint /= joint.sum()
+        self._length_cdf = np.cumsum(joint.sum(axis=0))
+        self._accept_given_length = joint[0] / joint.sum(axis=0).clip(min=1e-300)
 
     def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return ("0", "1"), ("[accept]", "[reject]")
@@ -463,20 +466,15 @@ class TomitaTask(SymbolTask):
             state = np.take(dfa, 2 * state + bit)
         return body.T
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Draw ``batch_size`` episodes with equally likely answers (see the class docstring)."""
-        answer = (rng.random(batch_size) < 0.5).astype(np.int64)
-        if not self._sizes.all():
-            answer[:] = self._sizes.argmax()
-        pick = (rng.random(batch_size) * self._sizes[answer]).astype(np.int64)
-        n = self._lengths[answer, pick]
-        return self.frame(self._strings(rng, n, answer, int(n.max()) + 1), n), n
+    def sample_lengths(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
+        """Length parameters ``n`` from their marginal law (see the class docstring)."""
+        pick = np.searchsorted(self._length_cdf, rng.random(batch_size) * self._length_cdf[-1])
+        return self.n_min + np.minimum(pick, len(self._length_cdf) - 1)
 
     def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
-        # For given lengths: an answer uniform among those that length allows.
-        possible = self._counts[:, 0, n] > 0  # (answer, B)
-        answer = np.where(possible.all(axis=0), rng.random(len(n)) < 0.5, possible[1])
-        return self._strings(rng, n, answer.astype(np.int64), steps)
+        # the answer given n, then a uniform string of length n with that answer
+        reject = rng.random(len(n)) >= self._accept_given_length[n - self.n_min]
+        return self._strings(rng, n, reject.astype(np.intp), steps)
 
     def answers(self, act: np.ndarray, n: np.ndarray) -> np.ndarray:
         """Answer (as an obs token) of each act stream in the ``(B, T)`` grid."""
