@@ -242,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"cannot join the Ray cluster at {args.address}: {error}")
     try:
         failed = run_grid(grid, retries=args.retries)
+    except KeyboardInterrupt:
+        print(f"interrupted; the docs show the runs done; logs in {grid.logs}", file=sys.stderr)
+        return 130
     finally:
         ray.shutdown()
     done = len(grid.runs) - len(failed)

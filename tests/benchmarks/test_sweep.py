@@ -73,10 +73,12 @@ def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(loca
     grid = sweep.results_grid([*argv, "--out", str(tmp_path)], cpus_per_run=1)
     victim, other = (run.name for run in grid.runs)
     checkpoint = results.checkpoint_dir(tmp_path, grid.runs[0].job) / "checkpoint"
+    interval = results.train_config(grid.runs[0].job).checkpoint_interval
+    assert interval < 600  # the first checkpoint comes before the end of the run
     log = grid.logs / f"{victim}.log"
     killed = []
 
-    def kill_after_the_first_checkpoint() -> None:  # written at step 500 of 600
+    def kill_after_the_first_checkpoint() -> None:
         while not (checkpoint / "config.json").exists():
             time.sleep(0.01)
         killed.append(attempts(log)[0])
@@ -91,7 +93,7 @@ def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(loca
         f"{name}.json" for name in (victim, other)
     )
     record = json.loads((tmp_path / "runs" / f"{victim}.json").read_text())
-    assert record["resumed_from_step"] == 500
+    assert record["resumed_from_step"] == interval
     assert record["steps_trained"] == len(record["loss"]) == 600  # no step lost or done twice
     assert record["eval_steps"] == sorted(set(record["eval_steps"])) and 600 in record["eval_steps"]
     assert attempts(log)[0] == killed[0] and len(attempts(log)) == 2
@@ -157,3 +159,31 @@ def test_run_grid_needs_a_ray_instance(tmp_path, monkeypatch):
     grid = sweep.Grid(runs=[], execute=print, render=print, logs=tmp_path, local_cpus=1)
     with pytest.raises(RuntimeError, match="needs a Ray instance"):
         sweep.run_grid(grid)
+
+
+def test_the_rl_grid_has_a_single_cpu_run_per_missing_record(tmp_path):
+    argv = ["--presets", "RememberEasy", "--algos", "ppo_mlp", "rppo_lstm", "--seeds", "2"]
+    argv += ["--jobs", "3", "--out", str(tmp_path)]
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "RememberEasy-ppo_mlp-1.json").write_text("{}")
+
+    grid = sweep.rl_grid(argv)
+
+    names = ["RememberEasy-rppo_lstm-0", "RememberEasy-rppo_lstm-1", "RememberEasy-ppo_mlp-0"]
+    assert [run.name for run in grid.runs] == names
+    assert all(run.cpus == 1 and run.gpus == 0 for run in grid.runs)
+    assert grid.local_cpus == 3 and grid.logs == tmp_path / "logs"
+
+
+def test_the_results_grid_declares_its_threads_and_gpus(tmp_path):
+    argv = ["--presets", "CountEasy", "--models", "boolean", "--device", "cuda", "--jobs", "2"]
+    argv += ["--out", str(tmp_path), "--force"]
+    stale = tmp_path / "checkpoints" / "CountEasy-boolean" / "checkpoint"
+    stale.mkdir(parents=True)
+
+    grid = sweep.results_grid(argv, cpus_per_run=3)
+
+    [run] = grid.runs
+    assert (run.name, run.cpus, run.gpus, run.job.threads) == ("CountEasy-boolean", 3, 1.0, 3)
+    assert run.job.resume and not stale.exists()  # --force starts afresh; a retry resumes
+    assert grid.local_cpus == 6
