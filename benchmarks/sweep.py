@@ -1,11 +1,11 @@
 """Run a benchmark's grid as Ray tasks: on this machine by default, on a Ray cluster by address.
 
-Each run of ``benchmarks/results.py`` or ``benchmarks/rl.py`` (the benchmark's own options
-choose them; runs whose JSON exists are skipped as there) becomes a Ray task that declares the
-CPUs, and for a CUDA run the GPU, it needs. Without ``--address`` a local Ray instance starts
-inside this process with ``--jobs`` × (CPUs per run) CPUs, so ``--jobs`` runs go at once, as
-with the script alone; ``--address`` joins a running cluster (``auto`` on one of its nodes, or
-``HOST:PORT`` of its head), whose free CPUs and GPUs decide how many go at once.
+Each run of ``benchmarks/results.py`` or ``benchmarks/rl.py`` (chosen by the benchmark's own
+options; as with the script alone, a run whose JSON exists is skipped) becomes a Ray task that
+declares the CPUs, and for a CUDA run the GPU, it needs. Without ``--address`` a local Ray
+instance starts inside this process with ``--jobs`` × (CPUs per run) CPUs, so ``--jobs`` runs go
+at once, as with the script alone; ``--address`` joins a running cluster (``auto`` on one of its
+nodes, or ``HOST:PORT`` of its head), whose free CPUs and GPUs decide how many go at once.
 
 A run whose worker dies (the process killed, a node lost) is retried by Ray, ``--retries``
 times at most, and continues from its own checkpoint: a results run from the last checkpoint
@@ -18,7 +18,8 @@ attempt, to ``OUT/logs/<run>.log``.
 
 On a cluster, ``--out`` must be a folder that every node sees at the same path (a shared file
 system), and every node needs memgym installed with the ``[sweep]`` extra; the benchmark
-scripts themselves travel with the tasks.
+scripts themselves travel with the tasks. A benchmark joins the sweep with an entry in
+``GRIDS``: a function from its options to a :class:`Grid`.
 
     python benchmarks/sweep.py results --presets RememberEasy CountEasy --seeds 0 1 2 --jobs 2
     python benchmarks/sweep.py --address auto results --presets RememberEasy CountEasy --seeds 0 1 2
