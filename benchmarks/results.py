@@ -15,7 +15,7 @@ the table.
 
     python benchmarks/results.py --presets RememberEasy CountEasy RepeatEasy --jobs 2
     python benchmarks/results.py --presets RememberHard --device cuda --steps 20000
-    python benchmarks/results.py --presets CountEasy --seeds 0 1 2   # a row per seed
+    python benchmarks/results.py --presets CountEasy --seeds 3   # seeds 0, 1, 2: a row each
     python benchmarks/results.py --speed            # training tokens/s, boolean RNN vs LSTM
     python benchmarks/results.py --render           # only re-render docs from the JSONs
 """
@@ -408,7 +408,7 @@ def draw_curves(preset: str, runs: list[dict[str, Any]], path: Path) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line's options (``argv``: ``sys.argv[1:]`` when ``None``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     names = [preset_name(p) for p in PRESETS]
     parser.add_argument("--presets", nargs="+", default=[n for n in names if "Easy" in n])
     parser.add_argument("--models", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
@@ -417,7 +417,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scan", default="auto", choices=SCAN_METHODS, help="the boolean RNN's scan method"
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="a run per seed")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1, a row each")
     parser.add_argument("--jobs", type=int, default=1, help="parallel training processes")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
     parser.add_argument("--docs", type=Path, help="where results.md goes (default OUT/docs)")
@@ -428,6 +428,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.presets) - set(names)
     if unknown:
         parser.error(f"unknown presets {sorted(unknown)}; choose from {names}")
+    if args.seeds < 1 or args.jobs < 1:
+        parser.error(f"--seeds and --jobs must be at least 1, got {args.seeds} and {args.jobs}")
     return args
 
 
@@ -449,7 +451,7 @@ def grid(args: argparse.Namespace) -> list[Job]:
         )
         for preset in args.presets
         for model in args.models
-        for seed in args.seeds
+        for seed in range(args.seeds)
     ]
     return [job for job in jobs if args.force or not record_path(args.out, job).exists()]
 

@@ -21,8 +21,8 @@ system), and every node needs memgym installed with the ``[sweep]`` extra; the b
 scripts themselves travel with the tasks. A benchmark joins the sweep with an entry in
 ``GRIDS``: a function from its options to a :class:`Grid`.
 
-    python benchmarks/sweep.py results --presets RememberEasy CountEasy --seeds 0 1 2 --jobs 2
-    python benchmarks/sweep.py --address auto results --presets RememberEasy CountEasy --seeds 0 1 2
+    python benchmarks/sweep.py results --presets RememberEasy CountEasy --seeds 3 --jobs 2
+    python benchmarks/sweep.py --address auto results --presets RememberEasy CountEasy --seeds 3
     python benchmarks/sweep.py rl --presets RememberEasy --seeds 3 --jobs 2
 """
 

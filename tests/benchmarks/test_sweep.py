@@ -24,7 +24,7 @@ import sweep  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("ray")  # one local Ray per test process, not one per test
 
-TINY = ["--presets", "RememberEasy", "CountEasy", "--models", "gru", "--seeds", "0", "1"]
+TINY = ["--presets", "RememberEasy", "CountEasy", "--models", "gru", "--seeds", "2"]
 TINY += ["--steps", "5"]
 
 
@@ -69,7 +69,7 @@ def test_a_grid_on_ray_gives_the_records_of_the_grid_without_ray(local_ray, tmp_
 
 
 def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(local_ray, tmp_path):
-    argv = ["--presets", "CountEasy", "--models", "gru", "--seeds", "0", "1", "--steps", "600"]
+    argv = ["--presets", "CountEasy", "--models", "gru", "--seeds", "2", "--steps", "600"]
     grid = sweep.results_grid([*argv, "--out", str(tmp_path)], cpus_per_run=1)
     victim, other = (run.name for run in grid.runs)
     checkpoint = results.checkpoint_dir(tmp_path, grid.runs[0].job) / "checkpoint"
@@ -104,7 +104,7 @@ def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(loca
 
 
 def test_a_failed_run_is_not_retried_and_the_rest_of_the_grid_renders(local_ray, tmp_path):
-    argv = ["--presets", "CountEasy", "--models", "gru", "--seeds", "0", "1", "--steps", "5"]
+    argv = ["--presets", "CountEasy", "--models", "gru", "--seeds", "2", "--steps", "5"]
     grid = sweep.results_grid([*argv, "--out", str(tmp_path)], cpus_per_run=1)
     broken = dataclasses.replace(grid.runs[1].job, scan="nonsense")  # TrainConfig refuses it
     grid = dataclasses.replace(
@@ -143,6 +143,8 @@ def test_the_command_line_joins_a_cluster_by_address(local_ray, tmp_path):
         (["--cpus-per-run", "0", "results"], "--cpus-per-run must be at least 1"),
         (["--retries", "-1", "results"], "--retries must not be negative"),
         (["results", "--speed"], "--speed measures this machine"),
+        (["results", "--seeds", "0"], "--seeds and --jobs must be at least 1"),
+        (["results", "--seed", "3"], "unrecognized arguments: --seed 3"),
         (["automata"], "invalid choice: 'automata'"),
     ],
 )
