@@ -72,12 +72,15 @@ def results_grid(argv: Sequence[str], cpus_per_run: int | None = None) -> Grid:
 
     ``cpus_per_run`` sets each run's CPUs and torch threads (by default this machine's cores
     divided by ``--jobs``, as the script does). Raises ``ValueError`` for ``--speed``, which
-    measures one machine and is no grid."""
+    measures one machine and is no grid, and for a numbered CUDA device: Ray gives each CUDA
+    run a GPU of its choosing, ``cuda`` in the run."""
     import results
 
     args = results.parse_args(list(argv))
     if args.speed:
         raise ValueError("--speed measures this machine; run benchmarks/results.py --speed")
+    if args.device.startswith("cuda:"):
+        raise ValueError(f"--device {args.device}: Ray picks each run's GPU; use --device cuda")
     args.out = args.out.resolve()
     docs = (args.docs or args.out / "docs").resolve()
     runs = []
