@@ -15,7 +15,7 @@ train: install
 
 test: install
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m pytest -n 2 --durations=15
+	$(PYTHON) -m pytest -n 2 --dist loadgroup --durations=15
 
 lint:
 	$(PYTHON) -m ruff check .
