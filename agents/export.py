@@ -53,8 +53,8 @@ class MooreTable:
         return shown
 
     def minimise(self) -> MooreTable:
-        """The minimal equivalent machine (Moore's partition refinement), states numbered in
-        breadth-first order from the initial one (which is 0)."""
+        """The minimal equivalent machine (Moore's partition refinement), its states those
+        reachable, numbered in breadth-first order from the initial one (which is 0)."""
         codes = {name: code for code, name in enumerate(dict.fromkeys(self.outputs))}
         block = np.array([codes[name] for name in self.outputs], dtype=np.int64)
         blocks = len(codes)
@@ -68,14 +68,15 @@ class MooreTable:
         first = np.unique(block, return_index=True)[1]
         quotient = block[self.transitions[first]]
         order = _breadth_first(quotient, int(block[self.initial]))
-        rank = np.empty(blocks, dtype=np.int64)
-        rank[order] = np.arange(blocks)
+        rank = np.full(blocks, -1, dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        sink = None if self.sink is None else int(rank[block[self.sink]])
         return MooreTable(
             transitions=rank[quotient[order]],
             outputs=tuple(self.outputs[first[b]] for b in order),
             act_tokens=self.act_tokens,
             initial=0,
-            sink=None if self.sink is None else int(rank[block[self.sink]]),
+            sink=None if sink == -1 else sink,
         )
 
     def to_dot(self) -> str:
@@ -174,8 +175,7 @@ def moore_machine(
 
 
 def _breadth_first(transitions: np.ndarray, initial: int) -> list[int]:
-    """States of ``transitions`` ``(S, V)`` in breadth-first order from ``initial`` (all are
-    reachable here)."""
+    """The states ``transitions`` ``(S, V)`` reaches from ``initial``, in breadth-first order."""
     order, seen, queue = [initial], {initial}, deque([initial])
     while queue:
         for target in transitions[queue.popleft()]:
