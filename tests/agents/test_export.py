@@ -42,9 +42,8 @@ def test_a_correct_automaton_exports_to_the_minimal_reference_machine(name):
     for episode_end in (None, "[end]"):
         if name == "Count" and episode_end is None:
             continue  # its hand-built automaton shows nothing after [end]
-        exported = moore_machine(
-            automaton, reference.act_tokens, reference.obs_tokens, reference, episode_end=episode_end
-        )
+        names = (reference.act_tokens, reference.obs_tokens)
+        exported = moore_machine(automaton, *names, reference, episode_end=episode_end)
         minimal = reference_table(reference, episode_end).minimise()
         assert len(exported) == len(minimal) < len(reference.outputs)
         aalpy_reference = minimal.to_aalpy()

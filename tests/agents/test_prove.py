@@ -129,7 +129,8 @@ def test_explore_finds_the_states_of_a_plain_search(seed, monkeypatch):
     monkeypatch.setattr("agents.product.CHUNK", 3)
     rng = np.random.default_rng(seed)
     V, O, D, S = 3, 3, 7, 5
-    automaton = Automaton(rng.random((V, D, D)) < 0.25, rng.random((O, D)) < 0.3, rng.random(D) < 0.4)
+    A, C, x0 = rng.random((V, D, D)) < 0.25, rng.random((O, D)) < 0.3, rng.random(D) < 0.4
+    automaton = Automaton(A, C, x0)
     transitions = rng.integers(0, S, size=(S, V))
     outputs = rng.integers(-1, O, size=S)
     outputs[0] = -1
