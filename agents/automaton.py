@@ -8,6 +8,7 @@ output bit ``OR_k (C_jk AND x_k)`` is the only true one (no true bit, or several
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -39,12 +40,21 @@ class Automaton:
         """The next state ``x'_i = OR_k (A[token]_ik AND x_k)`` of a bool state ``(D,)``."""
         return (self.A[token] & x).any(axis=1)
 
-    def successors(self, x: np.ndarray) -> np.ndarray:
-        """The next state of each bool state ``(N, D)`` after each act token: bool
-        ``(N, V_act, D)``, computed for all of them at once by one boolean matrix product."""
+    def successors(self, x: np.ndarray, tokens: np.ndarray | None = None) -> np.ndarray:
+        """The next state of each bool state ``(N, D)`` after each act token of ``tokens``
+        ``(K,)`` (default: all of them): bool ``(N, K, D)``, computed for all at once by one
+        boolean matrix product."""
         V, D = self.A.shape[:2]
-        A = self.A.reshape(V * D, D).astype(np.float32)
-        return (x.astype(np.float32) @ A.T > 0).reshape(len(x), V, D)
+        tokens = np.arange(V) if tokens is None else np.asarray(tokens)
+        columns = (tokens[:, None] * D + np.arange(D)).ravel()
+        stacked = self._stacked_transitions[:, columns]
+        return (x.astype(np.float32) @ stacked > 0).reshape(len(x), len(tokens), D)
+
+    @cached_property
+    def _stacked_transitions(self) -> np.ndarray:
+        """``A`` as one float32 ``(D, V_act · D)`` matrix for :meth:`successors`."""
+        V, D = self.A.shape[:2]
+        return np.ascontiguousarray(self.A.reshape(V * D, D).T, dtype=np.float32)
 
     def fires(self, x: np.ndarray) -> np.ndarray:
         """Which output bits ``OR_k (C_jk AND x_k)`` are true in states ``(..., D)``: bool

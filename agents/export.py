@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.automaton import MISS, Automaton, TooManyStates
+from agents.automaton import MISS, Automaton, TooManyStates, void_rows
 from agents.product import MooreReference, explore
 from agents.verify import EPISODE_END
 
@@ -60,7 +60,7 @@ class MooreTable:
         blocks = len(codes)
         while True:
             signature = np.column_stack([block, block[self.transitions]])
-            _, block = np.unique(signature, axis=0, return_inverse=True)
+            _, block = np.unique(void_rows(signature.view(np.uint8)), return_inverse=True)
             block = block.ravel()
             if block.max() + 1 == blocks:
                 break

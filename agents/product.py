@@ -114,7 +114,8 @@ def explore(
             refs, states = level[0][lo : lo + CHUNK], level[1][lo : lo + CHUNK]
             src, tok = np.nonzero(valid[refs])
             next_refs = ref_next[refs[src], tok]
-            next_states = automaton.successors(states)[src, tok]
+            used = np.unique(tok)
+            next_states = automaton.successors(states, used)[src, np.searchsorted(used, tok)]
             sources = found.level_start + lo + src
             new = found.add(next_refs, next_states, sources, tok, max_states - len(found))
             next_level.append(new)

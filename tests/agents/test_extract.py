@@ -84,3 +84,20 @@ def test_verify_gives_the_same_result_from_the_state_table_or_simulated(monkeypa
         monkeypatch.setattr(agents.verify, "TABLE_STATES", 3)
         assert verify(automaton, ENV, random_episodes=500) == tabled
         monkeypatch.undo()
+
+
+def test_successors_match_step():
+    rng = np.random.default_rng(1)
+    D, V = 9, 4
+    automaton = Automaton(
+        rng.random((V, D, D)) < 0.2, rng.random((3, D)) < 0.3, rng.random(D) < 0.3
+    )
+    x = rng.random((7, D)) < 0.4
+    tokens = np.array([3, 1])
+    nxt = automaton.successors(x, tokens)
+    assert nxt.shape == (7, 2, D)
+    for i in range(7):
+        for k, token in enumerate(tokens):
+            np.testing.assert_array_equal(nxt[i, k], automaton.step(x[i], token))
+    np.testing.assert_array_equal(automaton.successors(x)[:, tokens], nxt)
+    np.testing.assert_array_equal(automaton.predict(x), [automaton.predict(row) for row in x])
