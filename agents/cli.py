@@ -27,7 +27,7 @@ from agents.extract import Automaton, TooManyStates, draw, moore_machine, prove,
 from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.recipes import recipe
 from agents.train import LOSSES, TrainConfig, train
-from memgym import batch_rollouts
+from memgym import batch_rollouts, memgym_task
 
 DEMO_CONFIGS: dict[str, TrainConfig] = {
     "memgym/RememberEasy-v0": TrainConfig(
@@ -147,11 +147,13 @@ def extract_and_verify(
     png: str | Path | None,
     *,
     proof: bool = False,
+    longest: int | None = None,
     dot: str | Path | None = None,
 ) -> tuple[str, Path]:
     """Extract the automaton of a boolean RNN checkpoint, verify it by sampling, draw it; with
-    ``proof``, also prove it against the env's reference machine; with ``dot``, write its
-    minimal Moore machine as DOT. The report and the PNG's path."""
+    ``proof``, also prove it against the env's reference machine (for payloads of up to
+    ``longest`` tokens, default the env's ``n_max``); with ``dot``, write its minimal Moore
+    machine as DOT. The report and the PNG's path."""
     model, meta = load_checkpoint(checkpoint)
     if meta["model_kind"] != "boolean":
         raise SystemExit(f"extract needs a boolean RNN checkpoint, got a {meta['model_kind']} one")
@@ -169,10 +171,16 @@ def extract_and_verify(
     )
     reference = None
     if proof or dot:
+        params = memgym_task(env_id, **env_kwargs).params
+        n_min, n_max = params["n_range"]
+        params["n_range"] = (n_min, longest or n_max)
         try:
-            reference = memgym.reference(env_id, **env_kwargs)
+            reference = memgym.reference(env_id, **params)
         except ValueError as error:
             report.append(f"no reference machine ({error}): sampled check only")
+        else:
+            states = len(reference.outputs)
+            report.append(f"reference machine: {states:,} states, n = {n_min}..{longest or n_max}")
     if proof and reference is not None:
         report.append(prove(automaton, reference).summary())
     if dot:
@@ -188,7 +196,13 @@ def extract_and_verify(
 
 def cmd_extract(args: argparse.Namespace) -> None:
     """``memgym extract``: threshold, verify and draw the automaton; prove it, export it."""
-    report, path = extract_and_verify(args.checkpoint, args.png, proof=args.prove, dot=args.dot)
+    report, path = extract_and_verify(
+        args.checkpoint,
+        args.png,
+        proof=args.prove or args.prove_up_to is not None,
+        longest=args.prove_up_to,
+        dot=args.dot,
+    )
     print(report)
     print(f"drawing: {path}")
 
@@ -334,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--prove",
         action="store_true",
         help="prove the automaton equal to the env's reference machine on every act stream",
+    )
+    p.add_argument(
+        "--prove-up-to",
+        type=int,
+        metavar="N",
+        help="prove for payloads of up to N tokens (default: the env's n_max)",
     )
     p.add_argument("--dot", metavar="FILE", help="write the minimal Moore machine as Graphviz DOT")
     p.set_defaults(run=cmd_extract)

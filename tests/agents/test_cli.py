@@ -139,9 +139,12 @@ def test_extract_prove_and_dot(tmp_path, monkeypatch, capsys):
     assert f"DOT: {dot} (10 states" in printed and dot.read_text().startswith("digraph")
 
     def too_large(env_id, **kwargs):
+        asked.append(kwargs)
         raise ValueError("more than 1,000,000 states")
 
+    asked = []
     monkeypatch.setattr(memgym, "reference", too_large)
-    main(["extract", str(tmp_path / "checkpoint"), "--prove"])
+    main(["extract", str(tmp_path / "checkpoint"), "--prove-up-to", "1000"])
     printed = capsys.readouterr().out
     assert "no reference machine (more than 1,000,000 states): sampled check only" in printed
+    assert asked == [{"num_cards": 4, "n_range": (4, 1000)}]
