@@ -9,6 +9,7 @@ import pytest
 from handbuilt import count_model, remember_model, repeat_model
 from references import core_reference
 
+import memgym
 from agents.automaton import Automaton, TooManyStates
 from agents.export import MISS_NAME, MooreTable, moore_machine
 from memgym import CountCore, RememberCore, RepeatCore
@@ -108,3 +109,20 @@ def test_the_state_cap_and_bad_names_are_clear_errors():
         moore_machine(automaton, core.act_tokens, core.obs_tokens, max_states=5)
     with pytest.raises(ValueError, match="token names"):
         moore_machine(automaton, core.act_tokens[:-1], core.obs_tokens)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "model"),
+    [
+        ("memgym/RememberEasy-v0", lambda: remember_model(4)),
+        ("memgym/RepeatEasy-v0", lambda: repeat_model(4, 2)),
+    ],
+)
+def test_export_of_a_correct_automaton_has_the_presets_minimal_state_count(env_id, model):
+    reference = memgym.reference(env_id)
+    automaton = Automaton.from_model(model())
+    names = (reference.act_tokens, reference.obs_tokens)
+    exported = moore_machine(automaton, *names, reference, episode_end=None)
+    assert len(exported) == reference.num_states
+    # stopped at [end], the state after it joins the sink
+    assert len(moore_machine(automaton, *names, reference)) == reference.num_states - 1

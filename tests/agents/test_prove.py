@@ -10,6 +10,7 @@ import pytest
 from handbuilt import count_model, remember_model, repeat_model
 from references import CoreReference, core_reference
 
+import memgym
 from agents.automaton import MISS, Automaton
 from agents.extract import prove
 from agents.product import explore
@@ -169,3 +170,27 @@ def test_explore_finds_the_states_of_a_plain_search(seed, monkeypatch):
                 assert target == -1
             else:
                 assert found[target] == key(int(transitions[r, a]), automaton.step(x, a))
+
+
+@pytest.mark.parametrize(
+    ("env_id", "model", "product_states", "entry"),
+    [
+        ("memgym/RememberEasy-v0", lambda: remember_model(4), 69, (4, 1, 1)),  # [wait] forgets
+        ("memgym/CountEasy-v0", lambda: count_model(8), 54, (1, 2, 1)),  # the first 1 is lost
+        ("memgym/RepeatEasy-v0", lambda: repeat_model(4, 2), 249, (0, 1, 0)),  # card 0 unread
+    ],
+)
+def test_hand_built_automata_equal_the_presets_reference_machines(
+    env_id, model, product_states, entry
+):
+    reference = memgym.reference(env_id)
+    automaton = Automaton.from_model(model())
+    proof = prove(automaton, reference)
+    assert proof.proved and proof.product_states == product_states
+    A = automaton.A.copy()
+    assert A[entry]
+    A[entry] = False
+    broken = prove(Automaton(A, automaton.C, automaton.x0), reference)
+    assert broken.status == "counterexample"
+    stream = np.array([broken.stream])
+    assert reference.run(stream)[0, -1] == broken.expected != broken.predicted
