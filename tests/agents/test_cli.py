@@ -125,7 +125,7 @@ def test_extract_prove_and_dot(tmp_path, monkeypatch, capsys):
     config = {"env_id": "memgym/RememberEasy-v0", "env_kwargs": {}}
     save_checkpoint(tmp_path / "checkpoint", remember_model(4), "boolean", config)
     monkeypatch.setattr(
-        memgym, "reference", lambda env_id, **kwargs: core_reference(RememberCore(4)), raising=False
+        memgym, "reference", lambda env_id, **kwargs: core_reference(RememberCore(4))
     )
     dot = tmp_path / "a.dot"
     main(["extract", str(tmp_path / "checkpoint"), "--prove", "--dot", str(dot)])
