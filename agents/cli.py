@@ -4,6 +4,7 @@ memgym train memgym/RepeatEasy-v0 --state-dim 32 --steps 3000 --out runs/repeat
 memgym train memgym/CountEasy-v0 --recipe   # the settings of docs/results.md
 memgym eval runs/repeat/checkpoint
 memgym extract runs/repeat/checkpoint --png runs/repeat/automaton.png
+memgym extract runs/repeat/checkpoint --prove --dot runs/repeat/automaton.dot
 memgym demo                      # train, evaluate and extract on an Easy preset (CPU)
 """
 
@@ -18,14 +19,15 @@ from typing import Any
 
 import torch
 
+import memgym
 from agents.baselines import MODEL_KINDS
 from agents.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from agents.evaluate import evaluate
-from agents.extract import Automaton, draw, verify
+from agents.extract import Automaton, TooManyStates, draw, moore_machine, prove, verify
 from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.recipes import recipe
 from agents.train import LOSSES, TrainConfig, train
-from memgym import batch_rollouts
+from memgym import batch_rollouts, memgym_task
 
 DEMO_CONFIGS: dict[str, TrainConfig] = {
     "memgym/RememberEasy-v0": TrainConfig(
@@ -140,14 +142,26 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
-def extract_and_verify(checkpoint: str | Path, png: str | Path | None) -> tuple[str, Path]:
-    """Extract the automaton of a boolean RNN checkpoint, verify it, draw it; the report and PNG."""
+def extract_and_verify(
+    checkpoint: str | Path,
+    png: str | Path | None,
+    *,
+    proof: bool = False,
+    longest: int | None = None,
+    dot: str | Path | None = None,
+) -> tuple[str, Path]:
+    """Extract the automaton of a boolean RNN checkpoint, verify it by sampling, draw it; with
+    ``proof``, also prove it against the env's reference machine (for payloads of up to
+    ``longest`` tokens, default the env's ``n_max``); with ``dot``, write its minimal Moore
+    machine as DOT. The report and the PNG's path."""
     model, meta = load_checkpoint(checkpoint)
     if meta["model_kind"] != "boolean":
         raise SystemExit(f"extract needs a boolean RNN checkpoint, got a {meta['model_kind']} one")
+    env_id, env_kwargs = meta["env_id"], meta["env_kwargs"]
     automaton = Automaton.from_model(model)
-    result = verify(automaton, meta["env_id"], meta["env_kwargs"])
-    tokens = batch_rollouts(meta["env_id"], 1, seed=0, **meta["env_kwargs"])
+    result = verify(automaton, env_id, env_kwargs)
+    report = [result.summary()]
+    tokens = batch_rollouts(env_id, 1, seed=0, **env_kwargs)
     path = draw(
         automaton,
         png or Path(checkpoint) / "automaton.png",
@@ -155,12 +169,40 @@ def extract_and_verify(checkpoint: str | Path, png: str | Path | None) -> tuple[
         tokens.obs_tokens,
         result.used_bits,
     )
-    return result.summary(), path
+    reference = None
+    if proof or dot:
+        params = memgym_task(env_id, **env_kwargs).params
+        n_min, n_max = params["n_range"]
+        params["n_range"] = (n_min, longest or n_max)
+        try:
+            reference = memgym.reference(env_id, **params)
+        except ValueError as error:
+            report.append(f"no reference machine ({error}): sampled check only")
+        else:
+            states = len(reference.outputs)
+            report.append(f"reference machine: {states:,} states, n = {n_min}..{longest or n_max}")
+    if proof and reference is not None:
+        report.append(prove(automaton, reference).summary())
+    if dot:
+        try:
+            machine = moore_machine(automaton, tokens.act_tokens, tokens.obs_tokens, reference)
+        except TooManyStates as error:
+            report.append(f"DOT not written: {error}")
+        else:
+            Path(dot).write_text(machine.to_dot())
+            report.append(f"DOT: {dot} ({len(machine)} states, minimal Moore machine)")
+    return "\n".join(report), path
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    """``memgym extract``: threshold, verify and draw the automaton."""
-    report, path = extract_and_verify(args.checkpoint, args.png)
+    """``memgym extract``: threshold, verify and draw the automaton; prove it, export it."""
+    report, path = extract_and_verify(
+        args.checkpoint,
+        args.png,
+        proof=args.prove or args.prove_up_to is not None,
+        longest=args.prove_up_to,
+        dot=args.dot,
+    )
     print(report)
     print(f"drawing: {path}")
 
@@ -178,7 +220,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"trained {len(result.loss)} steps{hardened} in {result.seconds:.1f} s")
     accuracy = evaluate(result.model, config.env_id, factors=(1, 10), device="cpu")
     print(accuracy.summary())
-    report, path = extract_and_verify(out / CHECKPOINT_DIR, None)
+    report, path = extract_and_verify(out / CHECKPOINT_DIR, None, proof=True)
     print("extracted automaton:")
     print(report)
     print(f"drawing: {path}")
@@ -302,6 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("extract", help="extract, verify and draw the boolean automaton")
     p.add_argument("checkpoint")
     p.add_argument("--png", help="drawing path (default CHECKPOINT/automaton.png)")
+    p.add_argument(
+        "--prove",
+        action="store_true",
+        help="prove the automaton equal to the env's reference machine on every act stream",
+    )
+    p.add_argument(
+        "--prove-up-to",
+        type=int,
+        metavar="N",
+        help="prove for payloads of up to N tokens (default: the env's n_max)",
+    )
+    p.add_argument("--dot", metavar="FILE", help="write the minimal Moore machine as Graphviz DOT")
     p.set_defaults(run=cmd_extract)
 
     p = commands.add_parser("demo", help="train, evaluate and extract on an Easy preset")

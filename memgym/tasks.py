@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from memgym.core import OBS_ANSWER, Core, CountCore, RememberCore, RepeatCore
+from memgym.machine import DEFAULT_MAX_STATES, PayloadSystem, ReferenceMachine, framed_reference
 
 
 def _integer(value: Any, name: str) -> int:
@@ -86,6 +87,23 @@ class Task(abc.ABC):
     def num_episodes(self, n: int) -> int:
         """How many distinct episodes have length parameter ``n``."""
 
+    @abc.abstractmethod
+    def payload_system(self) -> PayloadSystem:
+        """The task's system on payload tokens (see ``memgym.machine.PayloadSystem``)."""
+
+    def reference(self, max_states: int = DEFAULT_MAX_STATES) -> ReferenceMachine:
+        """The task's minimal reference Moore machine over its valid episodes.
+
+        Raises ``TooManyStates`` (a ``ValueError``) past ``max_states`` states.
+        """
+        return framed_reference(
+            self.payload_system(),
+            (self.n_min, self.n_max),
+            self.act_tokens,
+            self.obs_tokens,
+            max_states,
+        )
+
     def check_length(self, n: int) -> int:
         """Validate a single length parameter ``n`` for this task."""
         n = _integer(n, "n")
@@ -133,6 +151,20 @@ class RememberTask(Task):
         """Keyword arguments that rebuild this task (and its env)."""
         return {"num_cards": self.num_cards, "n_range": (self.n_min, self.n_max)}
 
+    def payload_system(self) -> PayloadSystem:
+        """State 0 before the card, ``1 + i`` holding card ``i`` (then only waits are valid)."""
+        wait = self.num_cards
+
+        def step(states: np.ndarray, token: int) -> np.ndarray:
+            if token == wait:
+                return np.where(states > 0, states, -1)
+            return np.where(states == 0, 1 + token, -1)
+
+        def answer(states: np.ndarray) -> np.ndarray:
+            return np.where(states > 0, OBS_ANSWER + states - 1, -1)
+
+        return PayloadSystem(0, step, answer)
+
     def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
         cards = rng.integers(0, self.num_cards, size=(len(n), 1), dtype=self.dtype)
         return np.where(np.arange(steps) == 0, cards, self.dtype.type(self.num_cards))
@@ -170,6 +202,16 @@ class CountTask(Task):
     def params(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this task (and its env)."""
         return {"n_range": (self.n_min, self.n_max), "max_ones": self.max_ones}
+
+    def payload_system(self) -> PayloadSystem:
+        """The state is the number of ``1`` s so far; a ``1`` past ``max_ones`` is invalid."""
+
+        def step(states: np.ndarray, token: int) -> np.ndarray:
+            if token == 0:
+                return states
+            return np.where(states < self.max_ones, states + 1, -1)
+
+        return PayloadSystem(0, step, lambda states: OBS_ANSWER + states)
 
     def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
         # k ones, k uniform in 0..min(n, max_ones), at the k smallest of n random keys.
@@ -229,6 +271,23 @@ class RepeatTask(Task):
         if n <= self.lag:
             raise ValueError(f"episode length n={n} must exceed lag={self.lag}")
         return n
+
+    def payload_system(self) -> PayloadSystem:
+        """A shift register of the last ``lag`` cards, base ``num_cards + 1`` (digit 0: none).
+
+        The oldest card is the most significant digit.
+        """
+        base = self.num_cards + 1
+        top = base ** (self.lag - 1)
+
+        def step(states: np.ndarray, token: int) -> np.ndarray:
+            return states % top * base + token + 1
+
+        def answer(states: np.ndarray) -> np.ndarray:
+            oldest = states // top
+            return np.where(oldest > 0, OBS_ANSWER + oldest - 1, -1)
+
+        return PayloadSystem(0, step, answer)
 
     def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
         return rng.integers(0, self.num_cards, size=(len(n), steps), dtype=self.dtype)

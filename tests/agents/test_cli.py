@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
 import pytest
 
 from agents.cli import main, parse_env_kwargs
+from agents.extract import verify
 
 
 def test_parse_env_kwargs():
@@ -40,7 +42,7 @@ def test_train_eval_extract(tmp_path, capsys):
     assert "100x length" in report and "scan vs sequential" in report
     png = tmp_path / "a.png"
     main(["extract", str(out / "checkpoint"), "--png", str(png)])
-    assert "verified" in capsys.readouterr().out and png.exists()
+    assert "sampled check" in capsys.readouterr().out and png.exists()
 
 
 def test_train_hardens_after_the_first_perfect_eval(tmp_path, capsys):
@@ -109,3 +111,40 @@ def test_train_options_override_the_recipe_or_the_defaults():
     ).prior_decoupled
     with pytest.raises(SystemExit, match="no recipe"):
         config("memgym/Remember-v0", "--recipe")
+
+
+def test_extract_prove_and_dot(tmp_path, monkeypatch, capsys):
+    from handbuilt import remember_model
+    from references import core_reference
+
+    import memgym
+    from agents.checkpoint import save_checkpoint
+    from memgym import RememberCore
+
+    monkeypatch.setattr("agents.cli.verify", functools.partial(verify, random_episodes=1000))
+    config = {"env_id": "memgym/RememberEasy-v0", "env_kwargs": {}}
+    save_checkpoint(tmp_path / "checkpoint", remember_model(4), "boolean", config)
+    monkeypatch.setattr(
+        memgym, "reference", lambda env_id, **kwargs: core_reference(RememberCore(4))
+    )
+    dot = tmp_path / "a.dot"
+    main(["extract", str(tmp_path / "checkpoint"), "--prove", "--dot", str(dot)])
+    printed = capsys.readouterr().out
+    assert (
+        "every episode, n = 4..16" in printed and "1,000 random episodes at 10x length" in printed
+    )
+    assert (
+        "proved equal to the reference machine for every act stream (9 product states)" in printed
+    )
+    assert f"DOT: {dot} (10 states" in printed and dot.read_text().startswith("digraph")
+
+    def too_large(env_id, **kwargs):
+        asked.append(kwargs)
+        raise ValueError("more than 1,000,000 states")
+
+    asked = []
+    monkeypatch.setattr(memgym, "reference", too_large)
+    main(["extract", str(tmp_path / "checkpoint"), "--prove-up-to", "1000"])
+    printed = capsys.readouterr().out
+    assert "no reference machine (more than 1,000,000 states): sampled check only" in printed
+    assert asked == [{"num_cards": 4, "n_range": (4, 1000)}]
