@@ -30,7 +30,7 @@ from agents.evaluate import evaluate
 from agents.extract import Automaton, draw, verify
 from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.ops.scan import check_method
-from agents.recipes import recipe
+from agents.recipes import EVALS_PER_RUN, recipe
 from agents.train import LOSSES, TrainConfig, train
 from memgym import batch_rollouts
 
@@ -178,8 +178,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     env_kwargs = parse_env_kwargs(args.env_kwarg)
     check_env(args.env_id, env_kwargs)
     try:
-        if args.recipe:
-            base = recipe(args.env_id, given.get("model", "boolean"), steps=given.get("steps"))
+        if args.recipe:  # the preset's budget, then the options (a shorter --steps and a
+            # --harden-start below it are checked together)
+            base = recipe(args.env_id, given.get("model", "boolean"))
+            if "steps" in given:
+                given["eval_interval"] = max(1, given["steps"] // EVALS_PER_RUN)
         else:
             base = TrainConfig(env_id=args.env_id)
         config = replace(base, env_kwargs=env_kwargs, **given)

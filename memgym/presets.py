@@ -28,7 +28,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "memgym/RepeatMedium-v0": {"num_cards": 4, "lag": 4, "n_range": (8, 32)},
     "memgym/RepeatHard-v0": {"num_cards": 8, "lag": 8, "n_range": (16, 64)},
 }
-"""The nine preset ids and their env kwargs (DESIGN.md §3)."""
+"""The nine preset ids and their env kwargs (docs/architecture.md, "Tasks and presets")."""
 
 BASE_IDS: tuple[str, ...] = tuple(f"memgym/{task}-v0" for task in ENTRY_POINTS)
 """The three parametric ids."""
