@@ -40,6 +40,8 @@ def integer(value: Any, name: str, needed: str = "an integer scalar") -> int:
     anything else: bools (``True`` is not the integer 1 here), floats such as ``0.0``,
     strings, ``None``, and arrays of any shape but ``()`` such as ``np.array([0])``.
     """
+    if type(value) is int:  # the common case, first
+        return value
     if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
         raise TypeError(f"{name} must be {needed}, got the bool {value!r}")
     try:
@@ -73,7 +75,7 @@ class Core(abc.ABC):
         Raises ``TypeError`` when ``act`` is not an integer scalar (:func:`integer`) and
         ``ValueError`` when it is not a valid continuation of the stream read so far.
         """
-        return self._next(integer(act, "act token"))
+        return self._next(act if type(act) is int else integer(act, "act token"))
 
     @abc.abstractmethod
     def _next(self, act: int) -> int:

@@ -129,13 +129,20 @@ class MemoryEnv(gym.Env[np.int64, np.int64]):
 
     def _action(self, action: Any) -> int:
         """``action`` as an ``int`` of the action space; ``ValueError`` saying what is needed."""
-        space = self.action_space
-        needed = f"an integer scalar in the action space {space} (0 to {space.n - 1})"
-        try:
-            guess = integer(action, "action", needed)
-        except TypeError as error:
-            raise ValueError(str(error)) from None
-        if not 0 <= guess < space.n:
+        if type(action) is int or type(action) is np.int64:  # the common cases, first
+            guess = int(action)
+        else:
+            try:
+                guess = integer(action, "action")
+            except TypeError:
+                guess = None
+        if guess is None or not 0 <= guess < len(self.obs_tokens):
+            space = self.action_space
+            needed = f"an integer scalar in the action space {space} (0 to {space.n - 1})"
+            try:
+                integer(action, "action", needed)
+            except TypeError as error:
+                raise ValueError(str(error)) from None
             raise ValueError(f"action must be {needed}, got {guess}")
         return guess
 

@@ -182,8 +182,9 @@ def test_bad_batch_size(batch_size):
 
 
 def test_scaled_length_kwargs_errors():
-    with pytest.raises(ValueError, match="factor must be positive"):
-        memgym.scaled_length_kwargs("memgym/CountEasy-v0", 0)
+    for factor in (0, True, "2"):
+        with pytest.raises(ValueError, match="factor must be a positive number"):
+            memgym.scaled_length_kwargs("memgym/CountEasy-v0", factor)
     with pytest.raises(ValueError, match="is not a memgym env"):
         memgym.scaled_length_kwargs("CartPole-v1", 2)
 
