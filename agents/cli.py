@@ -216,7 +216,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def check_out_dir(out: Path, resume: bool, force: bool) -> None:
     """Refuse to train into ``out`` when it holds a run, unless resuming it or ``force``; refuse
-    to resume when it holds none (:class:`~agents.errors.UsageError`)."""
+    to resume when it holds none (:class:`~agents.errors.UsageError`). Creates ``out``, so a
+    folder the system refuses fails now (``OSError``), not at the first checkpoint."""
     exists = (out / CHECKPOINT_DIR).exists()
     if resume and not exists:
         raise UsageError(f"--resume: {out} holds no run to resume (no {out / CHECKPOINT_DIR})")
@@ -225,6 +226,7 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
             f"{out} already holds a run ({out / CHECKPOINT_DIR}); pass --resume to go on with "
             "it, --force to train over it, or --out for another folder"
         )
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def describe_env(meta: dict[str, Any]) -> str:
@@ -272,6 +274,8 @@ def extract_and_verify(
 
 def cmd_extract(args: argparse.Namespace) -> None:
     """``memgym extract``: threshold, verify and draw the automaton."""
+    if args.png is not None and Path(args.png).suffix.lower() != ".png":
+        raise UsageError(f"--png must name a .png file, got {args.png!r}")
     report, path = extract_and_verify(args.checkpoint, args.png, args.device, args.scan)
     print(report)
     print(f"drawing: {path}")
@@ -464,7 +468,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``memgym`` console script.
 
     Every :class:`~agents.errors.UsageError` (a bad option, env kwarg, device, scan method or
-    checkpoint) ends the command with one line on stderr, ``memgym <command>: error: ...``,
+    checkpoint) and ``OSError`` (a file or folder the system refuses) ends the command with one
+    line on stderr, ``memgym <command>: error: ...``,
     and exit code 2, as argparse's own errors do; other exceptions are faults and keep their
     traceback.
     """
@@ -473,7 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     try:
         args.run(args)
-    except UsageError as error:
+    except (UsageError, OSError) as error:  # OSError: a folder or file the system refuses
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
 
 

@@ -187,6 +187,8 @@ def run_dir(tmp_path_factory):
         (["train", "memgym/RememberEasy-v0", "--out", "RUN"], "RUN already holds a run"),
         (["train", "memgym/RememberEasy-v0", "--out", "RUN/x", "--resume"], "no run to resume"),
         (["demo", "memgym/CountMedium-v0"], "demo presets are memgym/RememberEasy-v0"),
+        (["extract", "CKPT", "--png", "RUN/a.svgz"], "--png must name a .png file, got"),
+        (["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json/x"], "Errno"),
         (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --resume"),
     ],
 )
