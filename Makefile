@@ -11,7 +11,7 @@ install:
 	$(PYTHON) -m pip install -e ".[dev]"
 
 train: install
-	$(PYTHON) -m agents.cli demo $(PRESET)
+	$(PYTHON) -m agents.cli demo $(PRESET) --force
 
 test: install
 	$(PYTHON) -m ruff check .

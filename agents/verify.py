@@ -66,14 +66,15 @@ class Verification:
             ),
             ("state bits used", f"{len(self.used_bits)} of {self.state_dim}"),
             ("distinct states reached", str(self.num_states)),
-            ("hand-built size (DESIGN §3)", _hand_built_text(self.hand_built_bits)),
+            ("hand-built size (docs/architecture.md)", _hand_built_text(self.hand_built_bits)),
         ]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
 def hand_built_bits(task: Task) -> int | None:
-    """State bits of the hand-built automaton of DESIGN.md §3 (before "a few" extra bits)."""
+    """State bits of the hand-built automaton of docs/architecture.md (before "a few" extra
+    bits)."""
     if isinstance(task, RememberTask):
         return 2 * task.num_cards
     if isinstance(task, CountTask):

@@ -187,7 +187,7 @@ def run_predictor(preset: str, seed: int, budget: int) -> dict[str, Any]:
                 eval_interval=steps,
                 checkpoint_interval=steps,
             )
-            result = train(config, out_dir=out_dir, resume=True, progress=False)
+            result = train(config, out_dir=out_dir, resume=point > 1, progress=False)
             for step in range(done, config.steps):
                 seed_ = batch_seed(seed, TRAIN_STREAM, step)
                 env_steps += int(

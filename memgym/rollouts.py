@@ -60,7 +60,7 @@ class Rollouts:
         return self.target[np.arange(len(self)), self.lengths - 1]
 
 
-class SupervisedRollout(gym.Wrapper):
+class SupervisedRollout(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Plays whole episodes and returns them as aligned ``act``/``obs`` token arrays.
 
     The wrapper acts by naming ``info["target"]`` at every step (teacher forcing) and drops
@@ -68,7 +68,8 @@ class SupervisedRollout(gym.Wrapper):
     ``act[t]`` is the env's observation after ``t`` steps (``act[L]`` is the one returned with
     termination, ``[end]`` for memgym), and ``obs[t + 1]`` is ``info["target"]`` at step
     ``t``, the response to ``act[:t + 1]``; ``obs[0]`` is ``NO_OBS`` (−1). ``step`` and
-    ``reset`` pass through unchanged.
+    ``reset`` pass through unchanged. It records its constructor arguments, so
+    ``gym.make(wrapper.spec)`` rebuilds it.
 
     Example::
 
@@ -81,6 +82,7 @@ class SupervisedRollout(gym.Wrapper):
             space = getattr(env, name)
             if not isinstance(space, spaces.Discrete):
                 raise ValueError(f"SupervisedRollout needs a Discrete {name}, got {space}")
+        gym.utils.RecordConstructorArgs.__init__(self)
         super().__init__(env)
 
     def episode(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +155,9 @@ def _names(env: gym.Env, attribute: str, space: spaces.Discrete) -> tuple[str, .
 
 
 def _check_batch_size(batch_size: int) -> None:
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+    if isinstance(batch_size, (bool, np.bool_)) or not (
+        isinstance(batch_size, (int, np.integer)) and batch_size >= 1
+    ):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 

@@ -12,21 +12,13 @@ from __future__ import annotations
 import abc
 import itertools
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from memgym.core import OBS_ANSWER, Core, CountCore, RememberCore, RepeatCore
+from memgym.core import OBS_ANSWER, Core, CountCore, RememberCore, RepeatCore, integer
 from memgym.machine import DEFAULT_MAX_STATES, PayloadSystem, ReferenceMachine, framed_reference
-
-
-def _integer(value: Any, name: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
 
 
 def _check_n_range(n_range: Sequence[int]) -> tuple[int, int]:
@@ -36,7 +28,7 @@ def _check_n_range(n_range: Sequence[int]) -> tuple[int, int]:
         raise ValueError(
             f"n_range must be a pair (n_min, n_max) of episode lengths, got {n_range!r}"
         ) from None
-    n_min, n_max = _integer(n_min, "n_range[0]"), _integer(n_max, "n_range[1]")
+    n_min, n_max = integer(n_min, "n_range[0]"), integer(n_max, "n_range[1]")
     if n_min > n_max:
         raise ValueError(f"n_range {n_range!r} is empty: n_min={n_min} > n_max={n_max}")
     if n_min < 1:
@@ -45,7 +37,7 @@ def _check_n_range(n_range: Sequence[int]) -> tuple[int, int]:
 
 
 def _check_num_cards(num_cards: int) -> int:
-    num_cards = _integer(num_cards, "num_cards")
+    num_cards = integer(num_cards, "num_cards")
     if num_cards < 1:
         raise ValueError(f"num_cards must be at least 1 (no cards to deal), got {num_cards}")
     return num_cards
@@ -106,7 +98,7 @@ class Task(abc.ABC):
 
     def check_length(self, n: int) -> int:
         """Validate a single length parameter ``n`` for this task."""
-        n = _integer(n, "n")
+        n = integer(n, "n")
         if n < 1:
             raise ValueError(f"episode length n must be at least 1, got {n}")
         return n
@@ -189,7 +181,7 @@ class CountTask(Task):
         _, n_max = _check_n_range(n_range)
         if max_ones is None:
             max_ones = n_max
-        self.max_ones = _integer(max_ones, "max_ones")
+        self.max_ones = integer(max_ones, "max_ones")
         if self.max_ones < 0:
             raise ValueError(f"max_ones must be a non-negative integer, got {max_ones}")
         super().__init__(n_range)
@@ -246,7 +238,7 @@ class RepeatTask(Task):
 
     def __init__(self, num_cards: int, lag: int, n_range: Sequence[int]) -> None:
         self.num_cards = _check_num_cards(num_cards)
-        self.lag = _integer(lag, "lag")
+        self.lag = integer(lag, "lag")
         n_min, _ = _check_n_range(n_range)
         if self.lag < 1:
             raise ValueError(f"lag must be at least 1, got {lag}")

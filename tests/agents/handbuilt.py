@@ -1,4 +1,5 @@
-"""Hand-built boolean RNNs for Remember, Count and Repeat (DESIGN.md §3), exact by construction."""
+"""Hand-built boolean RNNs for Remember, Count and Repeat (docs/architecture.md, "Hand-built
+automata"), exact by construction."""
 
 from __future__ import annotations
 
