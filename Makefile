@@ -11,11 +11,11 @@ install:
 	$(PYTHON) -m pip install -e ".[dev]"
 
 train: install
-	$(PYTHON) -m agents.cli demo $(PRESET)
+	$(PYTHON) -m agents.cli demo $(PRESET) --force
 
 test: install
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m pytest -n 2 --durations=15
+	$(PYTHON) -m pytest -n 2 --dist loadgroup --durations=15
 
 lint:
 	$(PYTHON) -m ruff check .

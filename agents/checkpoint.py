@@ -22,15 +22,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from agents.baselines import build_model
+from agents.errors import CheckpointError, UsageError, check_device
+from agents.ops.scan import check_method, runnable_method
 
 CHECKPOINT_DIR = "checkpoint"
 """Name of the checkpoint directory inside a run's output directory."""
 
 MODEL_FILE, TRAINING_FILE, CONFIG_FILE = "model.safetensors", "training.safetensors", "config.json"
+CONFIG_KEYS = ("model_kind", "model_config", "train_config", "env_id", "env_kwargs", "state")
+"""Keys every checkpoint's ``config.json`` holds."""
 
 
 def save_checkpoint(
@@ -82,21 +87,100 @@ def save_checkpoint(
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The JSON config of a checkpoint directory."""
+    """The JSON config of a checkpoint directory.
+
+    Raises :class:`~agents.errors.CheckpointError` when ``path`` is not a checkpoint directory
+    (pointing at the run's ``checkpoint/`` subfolder when ``path`` is a run folder) or when its
+    ``config.json`` is corrupt.
+    """
     path = Path(path)
-    if not (path / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"{path} is not a checkpoint directory (no {CONFIG_FILE})")
-    return json.loads((path / CONFIG_FILE).read_text())
+    file = path / CONFIG_FILE
+    if not file.is_file():
+        inner = path / CHECKPOINT_DIR
+        hint = (
+            f"; it is a run folder: pass {inner}"
+            if (inner / CONFIG_FILE).is_file()
+            else f" (a checkpoint is the {CHECKPOINT_DIR}/ folder of a run, holding {CONFIG_FILE})"
+        )
+        what = "is not a checkpoint folder" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"{path} {what}{hint}")
+    try:
+        meta = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{file} is corrupt: {error}") from None
+    missing = [key for key in CONFIG_KEYS if key not in meta] if isinstance(meta, dict) else ["*"]
+    if missing:
+        raise CheckpointError(f"{file} is corrupt: it lacks {', '.join(missing)}")
+    return meta
 
 
 def load_checkpoint(
-    path: str | Path, device: str | torch.device = "cpu"
+    path: str | Path, device: str | torch.device = "cpu", scan: str | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """The model of a checkpoint (in eval mode, on ``device``) and its JSON config."""
+    """The model of a checkpoint (in eval mode, on ``device``) and its JSON config.
+
+    The scan method and the device are chosen here, where the model runs, not by the run that
+    wrote it: ``scan`` (a boolean RNN's, :data:`agents.ops.scan.METHODS`) replaces the saved
+    one, and by default a saved method that cannot run on ``device`` (``fused`` off CUDA) gives
+    way to ``auto``. ``meta["model_config"]`` keeps what the run trained with.
+
+    Raises :class:`~agents.errors.CheckpointError` for a path that is not a checkpoint, a
+    corrupt file, or weights that do not fit the model the config describes (another run's),
+    and :class:`~agents.errors.UsageError` for a device this machine lacks or a scan method
+    that cannot run on it.
+    """
+    device = check_device(device)
     meta = read_config(path)
-    model = build_model(meta["model_kind"], meta["model_config"])
-    model.load_state_dict(load_file(Path(path) / MODEL_FILE))
+    config = dict(meta["model_config"])
+    if scan is not None:
+        if meta["model_kind"] != "boolean":
+            raise UsageError(
+                f"a scan method is for boolean RNN checkpoints, not {meta['model_kind']}"
+            )
+        check_method(scan, device)
+        config["scan"] = scan
+    elif "scan" in config:
+        config["scan"] = runnable_method(config["scan"], device)
+    try:
+        model = build_model(meta["model_kind"], config)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{Path(path) / CONFIG_FILE} is corrupt: {error}") from None
+    load_weights(model, Path(path) / MODEL_FILE)
     return model.to(device).eval(), meta
+
+
+def load_weights(model: nn.Module, file: Path) -> None:
+    """Load the safetensors ``file`` into ``model`` (on the model's device).
+
+    Raises :class:`~agents.errors.CheckpointError` naming the file when it is missing, corrupt
+    (truncated, overwritten) or holds tensors of other names or shapes than ``model``'s.
+    """
+    device = next(model.parameters()).device
+    tensors = read_tensors(file, device)
+    wanted = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    found = {name: tuple(value.shape) for name, value in tensors.items()}
+    if found != wanted:
+        differ = [
+            f"{name} {found.get(name, 'missing')} (the config's model: {wanted.get(name, 'none')})"
+            for name in sorted(found.keys() | wanted.keys())
+            if found.get(name) != wanted.get(name)
+        ]
+        raise CheckpointError(
+            f"{file} does not hold the weights of the model its {CONFIG_FILE} describes "
+            f"(another run's weights?): {'; '.join(differ)}"
+        )
+    model.load_state_dict(tensors)
+
+
+def read_tensors(file: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors ``file``; :class:`~agents.errors.CheckpointError` naming
+    the file when it is missing or corrupt."""
+    if not file.is_file():
+        raise CheckpointError(f"{file} is missing: the checkpoint is incomplete")
+    try:
+        return load_file(file, device=str(device))
+    except (SafetensorError, OSError, RuntimeError) as error:
+        raise CheckpointError(f"{file} is corrupt (truncated or overwritten?): {error}") from None
 
 
 def restore_training(
@@ -108,10 +192,11 @@ def restore_training(
 ) -> dict[str, Any]:
     """Load weights, optimizer and RNG state into a run built from ``config``; return its state.
 
-    Raises ``ValueError`` when the checkpoint was written by a run with a different config
-    (anything but ``steps``, the device, the scan method and the eval/checkpoint intervals).
-    A setting the checkpoint lacks (added to the config after it was written) counts as its
-    value in ``defaults``: the run that wrote it had that behaviour.
+    Raises :class:`~agents.errors.CheckpointError` when the checkpoint was written by a run
+    with a different config (anything but ``steps``, the device, the scan method and the
+    eval/checkpoint intervals), or is not a checkpoint, or is corrupt (see
+    :func:`load_checkpoint`). A setting the checkpoint lacks (added to the config after it was
+    written) counts as its value in ``defaults``: the run that wrote it had that behaviour.
     """
     meta = read_config(path)
     free = {"steps", "device", "scan", "eval_interval", "checkpoint_interval", "stop_after_perfect"}
@@ -122,10 +207,9 @@ def restore_training(
     )
     if saved != wanted:
         diff = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
-        raise ValueError(f"cannot resume {path}: its run differs in {diff}")
-    device = next(model.parameters()).device
-    model.load_state_dict(load_file(Path(path) / MODEL_FILE, device=str(device)))
-    tensors = load_file(Path(path) / TRAINING_FILE)
+        raise CheckpointError(f"cannot resume {path}: its run differs in {diff}")
+    load_weights(model, Path(path) / MODEL_FILE)
+    tensors = read_tensors(Path(path) / TRAINING_FILE)
     optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):

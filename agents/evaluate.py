@@ -6,14 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from agents.errors import UsageError, check_device
 from agents.model import BooleanRNN
 from memgym import Rollouts, batch_rollouts, scaled_length_kwargs
 
 FACTORS = (1, 4, 10, 100)
-"""Length factors of the evaluation (DESIGN.md §7; 100× is the long-range check)."""
+"""Length factors of the evaluation (docs/architecture.md; 100× is the long-range check)."""
 
 TOKEN_BUDGET = 1 << 21
 SCAN_GAP_BYTES = 1 << 30  # memory the Blelloch scan of the scan-gap sample may take
@@ -182,9 +184,16 @@ def evaluate(
     seed: int = 2024,
 ) -> EvalResult:
     """Answer accuracy at each length factor (``long_episodes`` at factors above 10) and, for
-    the boolean RNN, the scan gap."""
+    the boolean RNN, the scan gap.
+
+    Raises :class:`~agents.errors.UsageError` when ``episodes`` or ``long_episodes`` is not a
+    positive integer or ``device`` is not on this machine.
+    """
+    for name, count in (("episodes", episodes), ("long_episodes", long_episodes)):
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise UsageError(f"{name} must be a positive integer, got {count!r}")
     env_kwargs = env_kwargs or {}
-    device = torch.device(device)
+    device = check_device(device)
     model = model.to(device).eval()
     result = EvalResult()
     for factor in factors:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from agents.ops.boolean import bool_matvec, bound_parameter, shift_rows
 from agents.ops.readout import readout
-from agents.ops.scan import METHODS, boolean_scan
+from agents.ops.scan import METHODS, boolean_scan, runnable_method
 
 # Means of the initial A: near the identity (see BooleanRNN).
 INIT_DIAGONAL = 4.0
@@ -34,6 +34,11 @@ class BooleanRNN(nn.Module):
     in a deterministic automaton. With ``A ~ N(0, σ²)`` the state forgets its start within a few
     tokens and, trained on RememberEasy (D = 16), nothing beyond chance was learned in 1,000
     steps; with this start every seed reached 100% within a few hundred steps.
+
+    ``scan`` names the method of :func:`agents.ops.scan.boolean_scan` to run where it can run:
+    on a device it cannot run on (``fused`` and ``chunked`` off CUDA) ``auto`` runs instead,
+    so a model trained with a CUDA kernel evaluates on the CPU, loaded as it was saved.
+    ``model.config`` keeps the method asked for.
     """
 
     def __init__(
@@ -160,7 +165,7 @@ class BooleanRNN(nn.Module):
             state,
             resets=resets,
             reset_state=x0 if resets is not None else None,
-            method=self.scan,
+            method=runnable_method(self.scan, A.device),
         )
 
     def _check_act(self, act: Tensor, dims: int) -> None:

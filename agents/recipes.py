@@ -23,7 +23,7 @@ STATE_DIMS = {
     "CountHard": 160,
     "RepeatHard": 128,
 }
-"""State size per preset: about 1.5–2× the hand-built automaton of DESIGN.md §3."""
+"""State size per preset: about 1.5–2× the hand-built automaton of docs/architecture.md."""
 
 STEPS = {"Easy": 25000, "Medium": 40000, "Hard": 40000}
 """Step budget per difficulty (every model gets the same; the boolean RNN stops when its

@@ -10,7 +10,10 @@ Hardening (``harden_steps > 0``, boolean RNN only): once the held-out batch is f
 100% right, or at step ``harden_start`` at the latest (by default ``harden_steps`` before the
 end of the budget), training goes on for ``harden_steps`` steps with the sign loss while a row
 noise (:func:`agents.ops.boolean.shift_rows`) ramps up from 0 to ``harden_noise``; then the run
-stops.
+stops. ``steps`` caps the whole run, hardening included. Budgets that contradict this are
+refused: ``harden_start >= steps``, ``harden_steps >= steps`` without a ``harden_start`` (the
+latest start would be step 0 or before, not after the first 100%), and ``harden_start``
+without ``harden_steps``.
 A soft model that is right by magnitudes or by many weak terms adding up is not right under
 that noise, so it moves to sparse rows with large margins, which is what thresholding keeps: on
 RepeatEasy the thresholded automaton went from about 25% of answers to verifying exactly, and
@@ -43,6 +46,7 @@ from tqdm.auto import tqdm
 
 from agents.baselines import MODEL_KINDS, build_model
 from agents.checkpoint import CHECKPOINT_DIR, restore_training, save_checkpoint
+from agents.errors import CheckpointError
 from agents.model import BooleanRNN
 from agents.ops.boolean import bound_parameter
 from agents.ops.scan import METHODS as SCAN_METHODS
@@ -113,6 +117,7 @@ class TrainConfig:
             )
         if self.harden_start is not None and self.harden_start < 0:
             raise ValueError(f"harden_start must not be negative, got {self.harden_start}")
+        self._check_harden_budget()
         if self.prior_decoupled and self.harden_prior == 0:
             raise ValueError("prior_decoupled needs harden_prior > 0")
         for name in ("resample_successors", "resample_delays", "resample_latches"):
@@ -122,6 +127,34 @@ class TrainConfig:
             raise ValueError(
                 f"hardening and resampling are for the boolean RNN, not {self.model!r}"
             )
+
+    def _check_harden_budget(self) -> None:
+        """Refuse hardening settings that cannot do what they say within ``steps``."""
+        if self.harden_start is not None and self.harden_steps == 0:
+            raise ValueError(
+                f"harden_start={self.harden_start} needs harden_steps > 0 (it says when "
+                "hardening starts at the latest)"
+            )
+        if self.harden_steps == 0:
+            return
+        if self.harden_start is not None and self.harden_start >= self.steps:
+            raise ValueError(
+                f"harden_start={self.harden_start} must be below steps={self.steps}: the run "
+                "ends before it"
+            )
+        if self.harden_start is None and self.harden_steps >= self.steps:
+            raise ValueError(
+                f"harden_steps={self.harden_steps} must be below steps={self.steps}: hardening "
+                "starts at the first 100% held-out eval or, at the latest, harden_steps before "
+                f"the end of steps, here step {self.steps - self.harden_steps}; give more "
+                "steps, fewer harden_steps, or a harden_start below steps"
+            )
+
+    @property
+    def latest_harden_start(self) -> int:
+        """The step hardening starts at if no held-out eval was 100% before it: ``harden_start``,
+        by default ``steps - harden_steps`` (so that hardening ends within the budget)."""
+        return self.steps - self.harden_steps if self.harden_start is None else self.harden_start
 
 
 @dataclass
@@ -349,7 +382,8 @@ def train(
 
     With ``resume``, training continues from ``out_dir/checkpoint`` (weights, optimizer and
     RNG state, step and curves), so an interrupted run ends with the same weights as an
-    uninterrupted one.
+    uninterrupted one; :class:`~agents.errors.CheckpointError` when there is none, or when it
+    is another run's or corrupt (:func:`agents.checkpoint.restore_training`).
     """
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
@@ -378,7 +412,9 @@ def train(
         "harden_from": None,
         "resamples": [],
     }
-    if resume and checkpoint is not None and checkpoint.exists():
+    if resume:
+        if checkpoint is None or not checkpoint.exists():
+            raise CheckpointError(f"cannot resume: there is no checkpoint at {checkpoint}")
         state = restore_training(
             checkpoint,
             model,
@@ -395,9 +431,6 @@ def train(
                 checkpoint, model, config.model, dataclasses.asdict(config), optimizer, state
             )
 
-    latest_start = (  # the step hardening starts at, at the latest
-        config.steps - config.harden_steps if config.harden_start is None else config.harden_start
-    )
     started = time.perf_counter() - state["seconds"]
     bar = tqdm(range(state["step"], config.steps), disable=not progress, desc=config.env_id)
     for step in bar:
@@ -408,7 +441,11 @@ def train(
             **curriculum_kwargs(config, step),
         )
         act, target, mask = to_tensors(batch, device)
-        if config.harden_steps > 0 and state["harden_from"] is None and step >= latest_start:
+        if (
+            config.harden_steps > 0
+            and state["harden_from"] is None
+            and step >= config.latest_harden_start
+        ):
             state["harden_from"] = step
         hardening = state["harden_from"] is not None
         if hardening:

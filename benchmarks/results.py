@@ -3,17 +3,19 @@
 For each preset and model (same state size, same step budget) this trains with
 ``agents.train``, evaluates at 1×/4×/10×/100× length (``agents.evaluate``), extracts and
 verifies the boolean automaton (``agents.extract``), and writes one JSON per run under
-``OUT/runs/`` (checkpoints under ``OUT/checkpoints/``). The table ``results.md`` and the
-learning curves ``curves-*.png`` (in ``OUT/docs/``, or ``--docs DIR``) are rendered from
-every JSON found, so rows made in different invocations (CPU rows here, GPU rows there)
-merge; a run whose JSON exists is skipped unless ``--force``, and an interrupted run resumes
-from its checkpoint (``--force`` starts it over). Rendering also keeps each run's record,
-less its per-step losses, under ``DOCS/runs/`` and reads those back, so the committed docs
-hold every row's data and a later run on another machine replaces only its own rows. The
-repository's ``docs/results-notes.md`` (what was tried), if present, is appended to the table.
+``OUT/runs/`` (checkpoints under ``OUT/checkpoints/``; a seed other than 0 is in the names).
+The table ``results.md`` and the learning curves ``curves-*.png`` (in ``OUT/docs/``, or
+``--docs DIR``) are rendered from every JSON found, so rows made in different invocations (CPU
+rows here, GPU rows there) merge; a run whose JSON exists is skipped unless ``--force``, and an
+interrupted run resumes from its checkpoint (``--force`` starts it over). Rendering also keeps
+each run's record, less its per-step losses, under ``DOCS/runs/`` and reads those back, so the
+committed docs hold every row's data and a later run on another machine replaces only its own
+rows. The repository's ``docs/results-notes.md`` (what was tried), if present, is appended to
+the table.
 
     python benchmarks/results.py --presets RememberEasy CountEasy RepeatEasy --jobs 2
     python benchmarks/results.py --presets RememberHard --device cuda --steps 20000
+    python benchmarks/results.py --presets CountEasy --seeds 3   # seeds 0, 1, 2: a row each
     python benchmarks/results.py --speed            # training tokens/s, boolean RNN vs LSTM
     python benchmarks/results.py --render           # only re-render docs from the JSONs
 """
@@ -36,6 +38,7 @@ import torch
 from common import env_id, merge_records
 
 from agents.baselines import MODEL_KINDS, build_model
+from agents.checkpoint import CHECKPOINT_DIR, read_config
 from agents.evaluate import evaluate
 from agents.extract import Automaton, verify
 from agents.ops.scan import METHODS as SCAN_METHODS
@@ -74,16 +77,33 @@ def train_config(job: Job) -> TrainConfig:
     return replace(config, scan=job.scan)
 
 
+def run_name(job: Job) -> str:
+    """The name of a job's record and checkpoint: ``CountEasy-gru``, ``CountEasy-gru-seed1``."""
+    return f"{job.preset}-{job.model}" + (f"-seed{job.seed}" if job.seed else "")
+
+
+def record_path(out: Path, job: Job) -> Path:
+    """Where a job's JSON goes."""
+    return out / "runs" / f"{run_name(job)}.json"
+
+
+def checkpoint_dir(out: Path, job: Job) -> Path:
+    """Where a job's checkpoints go (``train``'s ``out_dir``)."""
+    return out / "checkpoints" / run_name(job)
+
+
 def run_job(job: Job, out: Path) -> dict[str, Any]:
-    """Train, evaluate and (for the boolean RNN) extract; write and return the run's JSON."""
+    """Train, evaluate and (for the boolean RNN) extract; write and return the run's JSON.
+
+    The JSON is written atomically; ``resumed_from_step`` in it is the step of the checkpoint
+    the run continued from (``None`` when it started afresh)."""
     torch.set_num_threads(job.threads)
     config = train_config(job)
-    result = train(
-        config,
-        out_dir=out / "checkpoints" / f"{job.preset}-{job.model}",
-        resume=job.resume,
-        progress=False,
-    )
+    checkpoint = checkpoint_dir(out, job)
+    resumed_from = None
+    if job.resume and (checkpoint / CHECKPOINT_DIR).exists():
+        resumed_from = read_config(checkpoint / CHECKPOINT_DIR)["state"]["step"]
+    result = train(config, out_dir=checkpoint, resume=job.resume, progress=False)
     accuracy = evaluate(result.model, config.env_id, device=job.device)
     record: dict[str, Any] = {
         "preset": job.preset,
@@ -97,6 +117,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
         "seconds_to_perfect": result.seconds_to_perfect,
         "harden_from": result.harden_from,
         "steps_trained": len(result.loss),
+        "resumed_from_step": resumed_from,
         "seconds": result.seconds,
         "accuracy": {str(k): v for k, v in accuracy.accuracy.items()},
         "eval_steps": result.eval_steps,
@@ -115,9 +136,11 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
             "exhaustive_episodes": check.exhaustive_episodes,
             "random_episodes": check.random_episodes,
         }
-    path = out / "runs" / f"{job.preset}-{job.model}.json"
+    path = record_path(out, job)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
     return record
 
 
@@ -226,9 +249,9 @@ def render(out: Path, docs: Path) -> None:
     """Write ``docs/results.md`` and the learning-curve PNGs from every run record: those
     kept in ``docs/runs`` and those under ``out/runs``, which replace them (the per-step
     losses are not kept)."""
-    by_preset: dict[str, dict[str, dict[str, Any]]] = {}
+    by_preset: dict[str, list[dict[str, Any]]] = {}
     for run in merge_records(docs / "runs", out / "runs", drop=("loss",)):
-        by_preset.setdefault(run["preset"], {})[run["model"]] = run
+        by_preset.setdefault(run["preset"], []).append(run)
     order = recipe_presets()
     lines = [
         "# Learning results",
@@ -275,30 +298,12 @@ def render(out: Path, docs: Path) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for preset in order:
-        runs = by_preset.get(preset, {})
+        runs = sorted(by_preset.get(preset, []), key=lambda run: run["train_config"]["seed"])
         for kind in MODEL_KINDS:
-            run = runs.get(kind)
-            if run is None:
-                lines.append(
-                    f"| {preset} | {kind} | {STATE_DIMS[preset]} | not run " + "| " * 8 + "|"
-                )
-                continue
-            acc = run["accuracy"]
-            seconds = run["seconds_to_perfect"]
-            automaton = run.get("automaton")
-            verified = (
-                "–"
-                if automaton is None
-                else f"{'yes' if automaton['verified'] else 'no'} ({automaton['bits_used']} bits, "
-                f"{automaton['states']} states; hand-built ≈{automaton['hand_built_bits']})"
-            )
-            lines.append(
-                f"| {preset} | {kind} | {run['state_dim']} | "
-                + " | ".join(percent(acc.get(f)) for f in ("1", "4", "10", "100"))
-                + f" | {run['steps_to_perfect'] or '–'} of {run['steps']}{hardened(run)} | "
-                + (f"{seconds:.0f} s" if seconds is not None else "–")
-                + f" | {verified} | {run['device']} | `{run['command']}` |"
-            )
+            rows = [table_row(run) for run in runs if run["model"] == kind]
+            lines += rows or [
+                f"| {preset} | {kind} | {STATE_DIMS[preset]} | not run " + "| " * 8 + "|"
+            ]
         if runs:
             draw_curves(preset, runs, docs / f"curves-{preset}.png")
     lines += ["", "Learning curves (held-out answer accuracy vs step): "]
@@ -335,6 +340,32 @@ def render(out: Path, docs: Path) -> None:
     (docs / "results.md").write_text("\n".join(lines) + "\n")
 
 
+def run_label(run: dict[str, Any]) -> str:
+    """The model of a run record, and its seed unless 0: ``gru``, ``gru, seed 1``."""
+    seed = run["train_config"]["seed"]
+    return run["model"] + (f", seed {seed}" if seed else "")
+
+
+def table_row(run: dict[str, Any]) -> str:
+    """The row of a run record in the table of ``results.md``."""
+    acc = run["accuracy"]
+    seconds = run["seconds_to_perfect"]
+    automaton = run.get("automaton")
+    verified = (
+        "–"
+        if automaton is None
+        else f"{'yes' if automaton['verified'] else 'no'} ({automaton['bits_used']} bits, "
+        f"{automaton['states']} states; hand-built ≈{automaton['hand_built_bits']})"
+    )
+    return (
+        f"| {run['preset']} | {run_label(run)} | {run['state_dim']} | "
+        + " | ".join(percent(acc.get(f)) for f in ("1", "4", "10", "100"))
+        + f" | {run['steps_to_perfect'] or '–'} of {run['steps']}{hardened(run)} | "
+        + (f"{seconds:.0f} s" if seconds is not None else "–")
+        + f" | {verified} | {run['device']} | `{run['command']}` |"
+    )
+
+
 def rl_section(rl_doc: Path) -> list[str]:
     """The reinforcement-learning table of ``docs/rl.md`` (written by ``benchmarks/rl.py``)."""
     if not rl_doc.exists():
@@ -350,16 +381,17 @@ def rl_section(rl_doc: Path) -> list[str]:
     ]
 
 
-def draw_curves(preset: str, runs: dict[str, dict[str, Any]], path: Path) -> None:
-    """Held-out answer accuracy against training step, one line per model."""
+def draw_curves(preset: str, runs: list[dict[str, Any]], path: Path) -> None:
+    """Held-out answer accuracy against training step, one line per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for kind, run in runs.items():
-        ax.plot(run["eval_steps"], run["eval_accuracy"], label=f"{kind} (state {run['state_dim']})")
+    for run in runs:
+        label = f"{run_label(run)} (state {run['state_dim']})"
+        ax.plot(run["eval_steps"], run["eval_accuracy"], label=label)
         if run.get("harden_from") is not None:
             ax.axvline(run["harden_from"], color="grey", linestyle=":", label="hardening starts")
     ax.set_xlabel("training step")
@@ -379,9 +411,9 @@ def recipe_presets() -> list[str]:
     return [name for name in names if name in STATE_DIMS]
 
 
-def main() -> None:
-    """Command line: run the missing jobs in parallel, then render the docs."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options (``argv``: ``sys.argv[1:]`` when ``None``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     names = recipe_presets()
     parser.add_argument("--presets", nargs="+", default=[n for n in names if "Easy" in n])
     parser.add_argument("--models", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
@@ -390,37 +422,52 @@ def main() -> None:
     parser.add_argument(
         "--scan", default="auto", choices=SCAN_METHODS, help="the boolean RNN's scan method"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1, a row each")
     parser.add_argument("--jobs", type=int, default=1, help="parallel training processes")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
     parser.add_argument("--docs", type=Path, help="where results.md goes (default OUT/docs)")
     parser.add_argument("--force", action="store_true", help="redo runs whose JSON exists")
     parser.add_argument("--speed", action="store_true", help="measure training tokens/s only")
     parser.add_argument("--render", action="store_true", help="only render the docs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     unknown = set(args.presets) - set(names)
     if unknown:
         parser.error(f"unknown presets {sorted(unknown)}; choose from {names}")
+    if args.seeds < 1 or args.jobs < 1:
+        parser.error(f"--seeds and --jobs must be at least 1, got {args.seeds} and {args.jobs}")
+    return args
+
+
+def grid(args: argparse.Namespace) -> list[Job]:
+    """The runs the options ask for (presets × models × seeds) that have no JSON yet, or all of
+    them with ``--force``."""
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    jobs = [
+        Job(
+            preset=preset,
+            model=model,
+            steps=args.steps or recipe(preset).steps,
+            device=args.device,
+            scan=args.scan,
+            seed=seed,
+            threads=threads,
+            command=command_line(),
+            resume=not args.force,
+        )
+        for preset in args.presets
+        for model in args.models
+        for seed in range(args.seeds)
+    ]
+    return [job for job in jobs if args.force or not record_path(args.out, job).exists()]
+
+
+def main() -> None:
+    """Command line: run the missing jobs in parallel, then render the docs."""
+    args = parse_args()
     if args.speed:
         measure_speed(args.device, args.out)
     elif not args.render:
-        threads = max(1, (os.cpu_count() or 1) // args.jobs)
-        jobs = [
-            Job(
-                preset=preset,
-                model=model,
-                steps=args.steps or recipe(preset).steps,
-                device=args.device,
-                scan=args.scan,
-                seed=args.seed,
-                threads=threads,
-                command=command_line(),
-                resume=not args.force,
-            )
-            for preset in args.presets
-            for model in args.models
-            if args.force or not (args.out / "runs" / f"{preset}-{model}.json").exists()
-        ]
+        jobs = grid(args)
         spawn = multiprocessing.get_context("spawn")  # safe with CUDA in the workers
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=spawn) as pool:
             for record in pool.map(run_job, jobs, [args.out] * len(jobs)):

@@ -187,7 +187,7 @@ def run_predictor(preset: str, seed: int, budget: int) -> dict[str, Any]:
                 eval_interval=steps,
                 checkpoint_interval=steps,
             )
-            result = train(config, out_dir=out_dir, resume=True, progress=False)
+            result = train(config, out_dir=out_dir, resume=point > 1, progress=False)
             for step in range(done, config.steps):
                 seed_ = batch_seed(seed, TRAIN_STREAM, step)
                 env_steps += int(
@@ -206,13 +206,19 @@ def run_predictor(preset: str, seed: int, budget: int) -> dict[str, Any]:
     return dict(curve=curve, env_steps=env_steps, seconds=curve[-1]["seconds"])
 
 
+def record_path(job: tuple[str, str, int, int, str, str]) -> Path:
+    """Where a run's JSON goes."""
+    algo, preset, seed, _, out, _ = job
+    return Path(out) / "runs" / f"{preset}-{algo}-{seed}.json"
+
+
 def run(job: tuple[str, str, int, int, str, str]) -> str:
     """One run, single-threaded; writes its JSON (with the command that asked for it) and
     returns the path."""
     import torch
 
-    algo, preset, seed, budget, out, command = job
-    path = Path(out) / "runs" / f"{preset}-{algo}-{seed}.json"
+    algo, preset, seed, budget, _, command = job
+    path = record_path(job)
     if path.exists():
         return str(path)
     torch.set_num_threads(1)
@@ -352,8 +358,8 @@ def write_report(out: Path, write_docs: bool) -> None:
             shutil.copy(p, docs / p.name)
 
 
-def main() -> None:
-    """Run the missing runs (in a process pool) and write the report."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options (``argv``: ``sys.argv[1:]`` when ``None``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=list(PRESET_NAMES), choices=PRESET_NAMES)
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
@@ -362,18 +368,27 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel")
     parser.add_argument("--out", default="runs/rl", help="output folder")
     parser.add_argument("--write-docs", action="store_true", help="also write docs/rl.md")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
-    out = Path(args.out)
-    command = "python benchmarks/rl.py " + " ".join(sys.argv[1:])
+
+def grid(args: argparse.Namespace) -> list[tuple[str, str, int, int, str, str]]:
+    """The runs the options ask for, the slowest (RecurrentPPO-LSTM) first so that a pool does
+    not end on them."""
+    command = "python " + " ".join(sys.argv)
     jobs = [
-        (algo, preset, seed, args.budget, str(out), command)
+        (algo, preset, seed, args.budget, args.out, command)
         for preset in args.presets
         for seed in range(args.seeds)
         for algo in args.algos
     ]
-    # The slowest runs (RecurrentPPO-LSTM) first, so the pool does not end on them
-    jobs.sort(key=lambda job: job[0] != "rppo_lstm")
+    return sorted(jobs, key=lambda job: job[0] != "rppo_lstm")
+
+
+def main() -> None:
+    """Run the missing runs (in a process pool) and write the report."""
+    args = parse_args()
+    out = Path(args.out)
+    jobs = grid(args)
     if args.jobs > 1:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             list(pool.imap_unordered(run, jobs))

@@ -13,6 +13,8 @@ The cores accept exactly the valid act streams of their task, followed by any nu
 from __future__ import annotations
 
 import abc
+import operator
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,27 @@ def obs_names(answers: tuple[str, ...]) -> tuple[str, ...]:
     return ("[wait]", "[end]", *answers)
 
 
+def integer(value: Any, name: str, needed: str = "an integer scalar") -> int:
+    """``value`` as a Python ``int``: an ``int``, a NumPy integer or a 0-d integer array.
+
+    Raises ``TypeError`` ("``name`` must be ``needed``, got ...", naming what was given) for
+    anything else: bools (``True`` is not the integer 1 here), floats such as ``0.0``,
+    strings, ``None``, and arrays of any shape but ``()`` such as ``np.array([0])``.
+    """
+    if type(value) is int:  # the common case, first
+        return value
+    if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
+        raise TypeError(f"{name} must be {needed}, got the bool {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        if isinstance(value, np.ndarray):
+            given = f"an array of shape {value.shape} and dtype {value.dtype}"
+        else:
+            given = f"a {type(value).__name__}"
+        raise TypeError(f"{name} must be {needed}, got {given}: {value!r}") from None
+
+
 class Core(abc.ABC):
     """Shared bookkeeping of a core: the alphabets and whether the answer was shown."""
 
@@ -48,9 +71,17 @@ class Core(abc.ABC):
         """Return to the fixed initial state."""
         self.answered = False
 
-    @abc.abstractmethod
     def feed(self, act: int) -> int:
-        """Read one act token, return the obs token of the next state."""
+        """Read one act token, return the obs token of the next state.
+
+        Raises ``TypeError`` when ``act`` is not an integer scalar (:func:`integer`) and
+        ``ValueError`` when it is not a valid continuation of the stream read so far.
+        """
+        return self._next(act if type(act) is int else integer(act, "act token"))
+
+    @abc.abstractmethod
+    def _next(self, act: int) -> int:
+        """:meth:`feed` for a checked ``int``."""
 
     @abc.abstractmethod
     def get_state(self) -> np.ndarray:
@@ -81,8 +112,7 @@ class RememberCore(Core):
         super().reset()
         self.card = -1
 
-    def feed(self, act: int) -> int:
-        """Read one act token, return the obs token of the next state."""
+    def _next(self, act: int) -> int:
         if self.answered:
             return self._after_answer(act)
         if self.card < 0 and 0 <= act < self.wait:
@@ -117,8 +147,7 @@ class CountCore(Core):
         self.ones = 0
         self.length = 0
 
-    def feed(self, act: int) -> int:
-        """Read one act token, return the obs token of the next state."""
+    def _next(self, act: int) -> int:
         if self.answered:
             return self._after_answer(act)
         if act == 0 or (act == 1 and self.ones < self.max_ones):
@@ -150,8 +179,7 @@ class RepeatCore(Core):
         super().reset()
         self.recent = [-1] * self.lag
 
-    def feed(self, act: int) -> int:
-        """Read one act token, return the obs token of the next state."""
+    def _next(self, act: int) -> int:
         if self.answered:
             return self._after_answer(act)
         if 0 <= act < self.ask:
@@ -187,8 +215,7 @@ class PayloadCore(Core):
         self.state = self.system.initial
         self.length = 0
 
-    def feed(self, act: int) -> int:
-        """Read one act token, return the obs token of the next state."""
+    def _next(self, act: int) -> int:
         if self.answered:
             return self._after_answer(act)
         if 0 <= act < self.ask:

@@ -10,7 +10,6 @@ must name. The observation returned with termination is ``[end]``.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
@@ -18,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from memgym.core import integer
 from memgym.render import episode_table
 from memgym.tasks import (
     AutomatonTask,
@@ -71,10 +71,20 @@ class MemoryEnv(gym.Env[np.int64, np.int64]):
     ) -> tuple[np.int64, dict[str, Any]]:
         """Start the next episode; return ``a_0`` and ``{"target": o_1}``.
 
+        ``seed`` must be a non-negative integer (``int`` or NumPy) or None and ``options``
+        empty or None (the task's parameters are ``gym.make`` kwargs); anything else raises
+        ``ValueError``.
         Episodes are drawn ``EPISODES_PER_DRAW`` at a time with the task's vectorised
         sampler; ``reset(seed=s)`` starts a fresh draw, so after it the env plays the rows
         of ``batch_rollouts(env_id, EPISODES_PER_DRAW, seed=s)`` in order.
         """
+        if seed is not None:
+            seed = self._seed(seed)
+        if options:
+            raise ValueError(
+                f"memgym envs take no reset options, got options={options!r}; set the task's "
+                "parameters as gym.make kwargs (e.g. n_range)"
+            )
         super().reset(seed=seed)
         if seed is not None or self._drawn == len(self._draws):
             acts, lengths = self.task.sample(self.np_random, EPISODES_PER_DRAW)
@@ -91,18 +101,18 @@ class MemoryEnv(gym.Env[np.int64, np.int64]):
         return np.int64(self._acts[0]), {"target": self._obs[0]}
 
     def step(self, action: Any) -> tuple[np.int64, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Score the guess of ``o_{t+1}``, then show ``a_{t+1}`` and the next target."""
+        """Score the guess of ``o_{t+1}``, then show ``a_{t+1}`` and the next target.
+
+        ``action`` must be an integer scalar in the action space (an ``int``, a NumPy integer or
+        a 0-d integer array); a bool, a float such as ``0.0``, an array such as
+        ``np.array([0])`` or an integer outside the space raises ``ValueError``.
+        """
         if self._done:
             raise RuntimeError(
                 "step() called on a finished episode (or before the first reset()); "
                 "call reset() to start a new episode"
             )
-        try:
-            guess = operator.index(action)
-        except TypeError:
-            guess = -1
-        if not 0 <= guess < len(self.obs_tokens):
-            raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
+        guess = self._action(action)
         terminated = self._t == self._n
         reward = (1.0 if guess == self._obs[-1] else -1.0) if terminated else 0.0
         self._guesses.append(guess)
@@ -112,6 +122,37 @@ class MemoryEnv(gym.Env[np.int64, np.int64]):
         target = self._core.feed(act)
         self._obs.append(target)
         return np.int64(act), reward, terminated, False, {"target": target}
+
+    @staticmethod
+    @staticmethod
+    def _seed(seed: Any) -> int:
+        needed = "a non-negative integer or None"
+        try:
+            seed = integer(seed, "seed", needed)
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+        if seed < 0:
+            raise ValueError(f"seed must be {needed}, got {seed}")
+        return seed
+
+    def _action(self, action: Any) -> int:
+        """``action`` as an ``int`` of the action space; ``ValueError`` saying what is needed."""
+        if type(action) is int or type(action) is np.int64:  # the common cases, first
+            guess = int(action)
+        else:
+            try:
+                guess = integer(action, "action")
+            except TypeError:
+                guess = None
+        if guess is None or not 0 <= guess < len(self.obs_tokens):
+            space = self.action_space
+            needed = f"an integer scalar in the action space {space} (0 to {space.n - 1})"
+            try:
+                integer(action, "action", needed)
+            except TypeError as error:
+                raise ValueError(str(error)) from None
+            raise ValueError(f"action must be {needed}, got {guess}")
+        return guess
 
     def get_state(self) -> np.ndarray:
         """The system's hidden state after the acts seen so far (see the core's ``get_state``)."""

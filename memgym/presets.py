@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import gymnasium as gym
@@ -56,7 +57,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_range": (64, 256),
     },
 }
-"""The preset ids and their env kwargs (DESIGN.md §3 for Remember, Count and Repeat)."""
+"""The preset ids and their env kwargs (docs/architecture.md, "Tasks and presets")."""
 
 BASE_IDS: tuple[str, ...] = tuple(f"memgym/{task}-v0" for task in ENTRY_POINTS)
 """The parametric ids, one per task."""
@@ -117,8 +118,8 @@ def scaled_length_kwargs(env_id: str, factor: float, **env_kwargs: Any) -> dict[
     cap, by default the original ``n_max``). Pass the result to ``gym.make`` or
     ``batch_rollouts`` with any memgym id of the same task.
     """
-    if not factor > 0:
-        raise ValueError(f"factor must be positive, got {factor!r}")
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor > 0:
+        raise ValueError(f"factor must be a positive number, got {factor!r}")
     task = memgym_task(env_id, **env_kwargs)
     if task is None:
         raise ValueError(f"{env_id!r} is not a memgym env")

@@ -80,7 +80,7 @@ class Rollouts:
         return self.target[np.arange(len(self)), self.lengths - 1]
 
 
-class SupervisedRollout(gym.Wrapper):
+class SupervisedRollout(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Plays whole episodes and returns them as aligned ``act``/``obs`` token arrays.
 
     The wrapper acts by naming ``info["target"]`` at every step (teacher forcing) and drops
@@ -90,7 +90,8 @@ class SupervisedRollout(gym.Wrapper):
     ``t``, the response to ``act[:t + 1]``; ``obs[0]`` is ``NO_OBS`` (−1). On a step without
     ``info["target"]`` (one the env does not score) the wrapper plays action 0 and records
     ``NO_OBS``. ``MultiDiscrete`` observations become act tokens by ``act_token``'s
-    mixed-radix index. ``step`` and ``reset`` pass through unchanged.
+    mixed-radix index. ``step`` and ``reset`` pass through unchanged. It records its
+    constructor arguments, so ``gym.make(wrapper.spec)`` rebuilds it.
 
     Example::
 
@@ -108,6 +109,7 @@ class SupervisedRollout(gym.Wrapper):
                 "SupervisedRollout needs a Discrete or MultiDiscrete observation_space, "
                 f"got {env.observation_space}"
             )
+        gym.utils.RecordConstructorArgs.__init__(self)
         super().__init__(env)
 
     def episode(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +187,9 @@ def _names(env: gym.Env, attribute: str, count: int) -> tuple[str, ...]:
 
 
 def _check_batch_size(batch_size: int) -> None:
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+    if isinstance(batch_size, (bool, np.bool_)) or not (
+        isinstance(batch_size, (int, np.integer)) and batch_size >= 1
+    ):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 

@@ -13,7 +13,6 @@ import abc
 import functools
 import itertools
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,16 +26,10 @@ from memgym.core import (
     PayloadCore,
     RememberCore,
     RepeatCore,
+    integer,
     obs_names,
 )
 from memgym.machine import DEFAULT_MAX_STATES, PayloadSystem, ReferenceMachine, framed_reference
-
-
-def _integer(value: Any, name: str) -> int:
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
 
 
 def _check_n_range(n_range: Sequence[int]) -> tuple[int, int]:
@@ -46,7 +39,7 @@ def _check_n_range(n_range: Sequence[int]) -> tuple[int, int]:
         raise ValueError(
             f"n_range must be a pair (n_min, n_max) of episode lengths, got {n_range!r}"
         ) from None
-    n_min, n_max = _integer(n_min, "n_range[0]"), _integer(n_max, "n_range[1]")
+    n_min, n_max = integer(n_min, "n_range[0]"), integer(n_max, "n_range[1]")
     if n_min > n_max:
         raise ValueError(f"n_range {n_range!r} is empty: n_min={n_min} > n_max={n_max}")
     if n_min < 1:
@@ -55,14 +48,14 @@ def _check_n_range(n_range: Sequence[int]) -> tuple[int, int]:
 
 
 def _check_num_cards(num_cards: int) -> int:
-    num_cards = _integer(num_cards, "num_cards")
+    num_cards = integer(num_cards, "num_cards")
     if num_cards < 1:
         raise ValueError(f"num_cards must be at least 1 (no cards to deal), got {num_cards}")
     return num_cards
 
 
 def _check_at_least(value: Any, name: str, least: int, meaning: str) -> int:
-    value = _integer(value, name)
+    value = integer(value, name)
     if value < least:
         raise ValueError(f"{name} must be at least {least} ({meaning}), got {value}")
     return value
@@ -130,7 +123,7 @@ class Task(abc.ABC):
 
     def check_length(self, n: int) -> int:
         """Validate a single length parameter ``n`` for this task."""
-        n = _integer(n, "n")
+        n = integer(n, "n")
         if n < 1:
             raise ValueError(f"episode length n must be at least 1, got {n}")
         return n
@@ -213,7 +206,7 @@ class CountTask(Task):
         _, n_max = _check_n_range(n_range)
         if max_ones is None:
             max_ones = n_max
-        self.max_ones = _integer(max_ones, "max_ones")
+        self.max_ones = integer(max_ones, "max_ones")
         if self.max_ones < 0:
             raise ValueError(f"max_ones must be a non-negative integer, got {max_ones}")
         super().__init__(n_range)
@@ -270,7 +263,7 @@ class RepeatTask(Task):
 
     def __init__(self, num_cards: int, lag: int, n_range: Sequence[int]) -> None:
         self.num_cards = _check_num_cards(num_cards)
-        self.lag = _integer(lag, "lag")
+        self.lag = integer(lag, "lag")
         n_min, _ = _check_n_range(n_range)
         if self.lag < 1:
             raise ValueError(f"lag must be at least 1, got {lag}")
@@ -420,7 +413,7 @@ class TomitaTask(SymbolTask):
     num_symbols = 2
 
     def __init__(self, grammar: int, n_range: Sequence[int]) -> None:
-        self.grammar = _integer(grammar, "grammar")
+        self.grammar = integer(grammar, "grammar")
         self.dfa, self.accepting = tomita_dfa(self.grammar)
         super().__init__(n_range)
         self._choice, self._counts = _tomita_chances(self.grammar, self.n_max)
@@ -503,7 +496,7 @@ class AutomatonTask(SymbolTask):
         self.num_outputs = _check_at_least(
             num_outputs, "num_outputs", 2, "with one output no two states differ"
         )
-        self.machine_seed = _integer(machine_seed, "machine_seed")
+        self.machine_seed = integer(machine_seed, "machine_seed")
         self.transitions, self.outputs = random_moore_machine(
             self.num_states, self.num_symbols, self.num_outputs, self.machine_seed
         )

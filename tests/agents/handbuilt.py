@@ -1,4 +1,5 @@
-"""Hand-built boolean RNNs for Remember and Count (DESIGN.md §3), exact by construction."""
+"""Hand-built boolean RNNs for Remember, Count and Repeat (docs/architecture.md, "Hand-built
+automata"), exact by construction."""
 
 from __future__ import annotations
 
@@ -87,4 +88,37 @@ def forgetful_model(num_cards: int, spare_bits: int, remember: bool = False) -> 
         model.C[0, 0] = TRUE
         model.x0.fill_(FALSE)
         model.x0[0] = TRUE
+    return model.eval()
+
+
+def repeat_model(num_cards: int, lag: int) -> BooleanRNN:
+    """Bits: dealing (names ``[wait]``), a shift register of ``lag`` slots × ``num_cards``
+    (slot 0 holds the latest card), answering card i (c bits), done.
+
+    Act tokens: ``[card 0..c-1], [ask], [end]``; obs: ``[wait], [end], [card ...]``.
+    """
+    c = num_cards
+    dealing, slot, answer, done = 0, 1, 1 + lag * c, 1 + (lag + 1) * c
+    ask, end = c, c + 1
+    D = done + 1
+    A = torch.full((c + 2, D, D), FALSE)
+    C = torch.full((c + 2, D), FALSE)
+    x0 = torch.full((D,), FALSE)
+    x0[dealing] = TRUE
+    for i in range(c):
+        A[i, dealing, dealing] = TRUE
+        A[i, slot + i, dealing] = TRUE
+        for j in range(lag - 1):
+            A[:c, slot + (j + 1) * c + i, slot + j * c + i] = TRUE
+        A[ask, answer + i, slot + (lag - 1) * c + i] = TRUE
+        A[end, done, answer + i] = TRUE
+        C[2 + i, answer + i] = TRUE
+    A[end, done, done] = TRUE
+    C[0, dealing] = TRUE
+    C[1, done] = TRUE
+    model = BooleanRNN(c + 2, c + 2, D)
+    with torch.no_grad():
+        model.A.copy_(A)
+        model.C.copy_(C)
+        model.x0.copy_(x0)
     return model.eval()

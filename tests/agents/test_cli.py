@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from agents.cli import main, parse_env_kwargs
+from agents.cli import main, parse_env_kwargs, run_name
+from agents.errors import UsageError
+from agents.extract import verify
+from agents.train import TrainConfig, train
 
 
 def test_parse_env_kwargs():
-    assert parse_env_kwargs(["num_cards=2", "n_range=[4, 8]", "name=x"]) == {
+    assert parse_env_kwargs(["num_cards=2", "n_range=[4, 8]", 'name="x"']) == {
         "num_cards": 2,
         "n_range": [4, 8],
         "name": "x",
     }
-    with pytest.raises(SystemExit):
+    with pytest.raises(UsageError, match="expects KEY=VALUE"):
         parse_env_kwargs(["oops"])
+    with pytest.raises(UsageError, match="the value must be JSON"):
+        parse_env_kwargs(["name=x"])  # was taken as the string "x"
 
 
 def test_train_eval_extract(tmp_path, capsys):
@@ -40,7 +47,7 @@ def test_train_eval_extract(tmp_path, capsys):
     assert "100x length" in report and "scan vs sequential" in report
     png = tmp_path / "a.png"
     main(["extract", str(out / "checkpoint"), "--png", str(png)])
-    assert "verified" in capsys.readouterr().out and png.exists()
+    assert "sampled check" in capsys.readouterr().out and png.exists()
 
 
 def test_train_hardens_after_the_first_perfect_eval(tmp_path, capsys):
@@ -49,8 +56,9 @@ def test_train_hardens_after_the_first_perfect_eval(tmp_path, capsys):
     main([*args, "--steps", "2000", "--harden-steps", "30", "--harden-noise", "4"])
     printed = capsys.readouterr().out
     assert "hardened from step" in printed and "100% held-out answers" in printed
-    with pytest.raises(ValueError, match="harden_noise"):  # a resume must keep the settings
+    with pytest.raises(SystemExit):  # a resume must keep the settings
         main([*args, "--steps", "2000", "--harden-steps", "30", "--resume"])
+    assert "differs in ['harden_noise']" in capsys.readouterr().err
 
 
 def test_train_harden_start(tmp_path, capsys):
@@ -65,9 +73,12 @@ def test_train_with_env_kwargs_and_baseline(tmp_path, capsys):
     main([*args, "n_range=[2,4]", "--model", "gru", "--steps", "5", "--out", str(out)])
     assert "checkpoint:" in capsys.readouterr().out
     main(["eval", str(out / "checkpoint"), "--episodes", "20"])
-    assert "100x length" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="boolean"):
+    printed = capsys.readouterr().out
+    assert "100x length" in printed
+    assert printed.startswith('memgym/Remember-v0 {"num_cards": 2, "n_range": [2, 4]} (gru')
+    with pytest.raises(SystemExit):
         main(["extract", str(out / "checkpoint")])
+    assert "extract needs a boolean RNN checkpoint, got a gru one" in capsys.readouterr().err
 
 
 def test_module_entry_point():
@@ -90,7 +101,7 @@ def test_train_options_override_the_recipe_or_the_defaults():
     assert config("memgym/CountEasy-v0", "--recipe", "--seed", "3") == recipe("CountEasy", seed=3)
     # an option given with TrainConfig's default value still overrides the recipe's 0.03
     assert config("memgym/RememberMedium-v0", "--recipe", "--lr", "0.1").lr == 0.1
-    assert config("memgym/CountEasy-v0", "--recipe", "--steps", "500").eval_interval == 2
+    assert config("memgym/CountEasy-v0", "--recipe", "--steps", "5000").eval_interval == 20
     assert config("memgym/RememberMedium-v0", "--recipe", "--model", "gru").lr == 0.01
     assert config("memgym/CountEasy-v0", "--resample-interval", "50").resample_interval == 50
     assert not config("memgym/CountEasy-v0", "--resample-interval", "50").resample_successors
@@ -107,5 +118,166 @@ def test_train_options_override_the_recipe_or_the_defaults():
     assert config(
         "memgym/CountEasy-v0", "--harden-prior", "0.1", "--prior-decoupled"
     ).prior_decoupled
-    with pytest.raises(SystemExit, match="no recipe"):
+    with pytest.raises(UsageError, match="no recipe"):
         config("memgym/Remember-v0", "--recipe")
+
+
+def test_extract_prove_and_dot(tmp_path, monkeypatch, capsys):
+    from handbuilt import remember_model
+    from references import core_reference
+
+    import memgym
+    from agents.checkpoint import save_checkpoint
+    from memgym import RememberCore
+
+    monkeypatch.setattr("agents.cli.verify", functools.partial(verify, random_episodes=1000))
+    config = {"env_id": "memgym/RememberEasy-v0", "env_kwargs": {}}
+    save_checkpoint(tmp_path / "checkpoint", remember_model(4), "boolean", config)
+    monkeypatch.setattr(
+        memgym, "reference", lambda env_id, **kwargs: core_reference(RememberCore(4))
+    )
+    dot = tmp_path / "a.dot"
+    main(["extract", str(tmp_path / "checkpoint"), "--prove", "--dot", str(dot)])
+    printed = capsys.readouterr().out
+    assert (
+        "every episode, n = 4..16" in printed and "1,000 random episodes at 10x length" in printed
+    )
+    assert (
+        "proved equal to the reference machine for every act stream (9 product states)" in printed
+    )
+    assert f"DOT: {dot} (10 states" in printed and dot.read_text().startswith("digraph")
+
+    def too_large(env_id, **kwargs):
+        asked.append(kwargs)
+        raise ValueError("more than 1,000,000 states")
+
+    asked = []
+    monkeypatch.setattr(memgym, "reference", too_large)
+    main(["extract", str(tmp_path / "checkpoint"), "--prove-up-to", "1000"])
+    printed = capsys.readouterr().out
+    assert "no reference machine (more than 1,000,000 states): sampled check only" in printed
+    assert asked == [{"num_cards": 4, "n_range": (4, 1000)}]
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """The one line ``memgym ARGV`` prints on stderr as it exits with code 2."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    train(TrainConfig(steps=4, batch_size=8), out_dir=out, progress=False)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["eval", "CKPT", "--episodes", "0"], "argument --episodes: must be at least 1, got 0"),
+        (["eval", "CKPT", "--episodes", "-5"], "argument --episodes: must be at least 1, got -5"),
+        (["eval", "CKPT", "--device", "cuda:99"], "device 'cuda:99' is not available"),
+        (["eval", "CKPT", "--device", "gpu"], "unknown device 'gpu'; this machine has cpu"),
+        (["extract", "CKPT", "--device", "cuda:99"], "device 'cuda:99' is not available"),
+        (["eval", "RUN"], "is not a checkpoint folder; it is a run folder: pass RUN/checkpoint"),
+        (["extract", "RUN"], "it is a run folder: pass RUN/checkpoint"),
+        (["eval", "RUN/nowhere"], "RUN/nowhere does not exist (a checkpoint is the checkpoint/"),
+        (["train", "memgym/RememberEasy-v0", "--steps", "0"], "--steps: must be at least 1, got 0"),
+        (
+            ["train", "memgym/RememberEasy-v0", "--state-dim", "1"],
+            "--state-dim: must be at least 2",
+        ),
+        (["train", "memgym/RememberEasy-v0", "--batch-size", "x"], "expected an integer, got 'x'"),
+        (["train", "memgym/RememberEasy-v0", "--lr", "0"], "argument --lr: must be above 0"),
+        (["train", "memgym/RememberEasy-v0", "--seed", "-1"], "--seed: must be at least 0"),
+        (["--threads", "0", "eval", "CKPT"], "argument --threads: must be at least 1"),
+        (["train", "memgym/RememberEasy-v0", "--device", "cuda:99"], "'cuda:99' is not available"),
+        (
+            ["train", "memgym/RememberEasy-v0", "--scan", "fused"],
+            "scan method 'fused' needs a CUDA tensor, got one on cpu; on cpu choose one of auto",
+        ),
+        (
+            ["train", "memgym/Remember-v0", "--env-kwarg", "cards=3"],
+            "unexpected keyword argument 'cards' (it takes num_cards=16, n_range=[16, 64]",
+        ),
+        (
+            ["train", "memgym/Remember-v0", "--env-kwarg", "num_cards=2.5"],
+            "num_cards=2.5: num_cards must be an integer scalar, got a float: 2.5",
+        ),
+        (["train", "memgym/Remember-v0", "--env-kwarg", "num_cards=abc"], "must be JSON, e.g."),
+        (["train", "memgym/Remember-v0", "--env-kwarg", "n_range=[4,8"], "must be JSON"),
+        (["train", "memgym/Remember-v0", "--env-kwarg", "num_cards"], "expects KEY=VALUE"),
+        (["train", "memgym/Nope-v0"], "env 'memgym/Nope-v0': Environment `Nope` doesn't exist"),
+        (
+            ["train", "memgym/RepeatEasy-v0", "--steps", "3000", "--harden-steps", "15000"],
+            "harden_steps=15000 must be below steps=3000",
+        ),
+        (
+            ["train", "memgym/RepeatEasy-v0", "--steps", "30", "--harden-start", "40"],
+            "harden_start=40 needs harden_steps > 0",
+        ),
+        (["train", "memgym/CountEasy-v0", "--recipe", "--steps", "500"], "--recipe: harden_start"),
+        (["train", "memgym/Remember-v0", "--recipe"], "--recipe: no recipe for"),
+        (["train", "memgym/RememberEasy-v0", "--out", "RUN"], "RUN already holds a run"),
+        (["train", "memgym/RememberEasy-v0", "--out", "RUN/x", "--resume"], "no run to resume"),
+        (["demo", "memgym/CountMedium-v0"], "demo presets are memgym/RememberEasy-v0"),
+        (["extract", "CKPT", "--png", "RUN/a.svgz"], "--png must name a .png file, got"),
+        (["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json/x"], "Errno"),
+        (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --resume"),
+    ],
+)
+def test_every_cli_error_is_one_line_with_exit_code_2(capsys, run_dir, argv, message):
+    # before: tracebacks (ZeroDivisionError, FileNotFoundError, AssertionError of torch.cuda,
+    # TypeError of the env), "-0.00% of -5 answers", fresh starts and silent overwrites
+    argv = [a.replace("CKPT", "RUN/checkpoint").replace("RUN", str(run_dir)) for a in argv]
+    err = cli_error(capsys, argv)
+    command = "" if argv[0].startswith("-") else f" {argv[0]}"  # --threads: memgym's own
+    assert err.startswith(f"memgym{command}: error: ")
+    assert message.replace("RUN", str(run_dir)) in err
+
+
+def test_corrupt_and_foreign_checkpoints_are_one_line_errors(capsys, run_dir, tmp_path):
+    other = tmp_path / "other"
+    train(TrainConfig(steps=2, state_dim=8), out_dir=other, progress=False)
+    broken = tmp_path / "broken" / "checkpoint"
+    shutil.copytree(run_dir / "checkpoint", broken)
+    weights = broken / "model.safetensors"
+    shutil.copy(other / "checkpoint" / "model.safetensors", weights)
+    assert "(another run's weights?): A (7, 8, 8)" in cli_error(capsys, ["eval", str(broken)])
+    weights.write_bytes(weights.read_bytes()[:-10])
+    assert f"{weights} is corrupt" in cli_error(capsys, ["eval", str(broken)])
+    weights.write_text("overwritten")
+    assert f"{weights} is corrupt" in cli_error(capsys, ["extract", str(broken)])
+
+
+def test_force_trains_over_a_run(capsys, tmp_path):
+    args = ["train", "memgym/RememberEasy-v0", "--steps", "2", "--out", str(tmp_path)]
+    main(args)
+    main([*args, "--force"])
+    assert "trained 2 steps" in capsys.readouterr().out
+
+
+def test_the_default_run_folder_tells_env_kwargs_apart():
+    plain = TrainConfig(env_id="memgym/Remember-v0")
+    two = TrainConfig(env_id="memgym/Remember-v0", env_kwargs={"num_cards": 2})
+    three = TrainConfig(env_id="memgym/Remember-v0", env_kwargs={"num_cards": 3})
+    assert run_name(plain) == "runs/Remember-boolean-s0"
+    assert run_name(two).startswith("runs/Remember-boolean-s0-k")
+    assert len({run_name(plain), run_name(two), run_name(three)}) == 3
+
+
+def test_console_errors_have_no_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "eval", str(tmp_path), "--episodes", "3"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"memgym eval: error: {tmp_path} is not a checkpoint folder " + (
+        "(a checkpoint is the checkpoint/ folder of a run, holding config.json)\n"
+    )

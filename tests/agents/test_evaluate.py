@@ -7,6 +7,7 @@ from handbuilt import remember_model
 
 from agents import evaluate as evaluate_module
 from agents.baselines import RecurrentBaseline
+from agents.errors import UsageError
 from agents.evaluate import SCAN_GAP_COPIES, evaluate, scan_gap
 from agents.model import BooleanRNN
 
@@ -27,6 +28,25 @@ def test_baselines_have_no_scan_gap():
     result = evaluate(model, ENV, episodes=50, long_episodes=5, factors=(1, 100))
     assert set(result.accuracy) == {1, 100} and result.scan_gap is None
     assert all(0.0 <= a <= 1.0 for a in result.accuracy.values())
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({"episodes": 0}, "episodes must be a positive integer, got 0"),  # ZeroDivisionError
+        ({"episodes": -5}, "episodes must be a positive integer, got -5"),  # "-0.00% of -5"
+        ({"long_episodes": 0}, "long_episodes must be a positive integer, got 0"),
+        ({"episodes": 2.5}, "episodes must be a positive integer, got 2.5"),
+    ],
+)
+def test_episode_counts_must_be_positive(counts, message):
+    with pytest.raises(UsageError, match=message):
+        evaluate(remember_model(4), ENV, factors=(1,), **counts)
+
+
+def test_a_device_this_machine_lacks_is_a_clear_error():
+    with pytest.raises(UsageError, match="device 'cuda:99' is not available on this machine"):
+        evaluate(remember_model(4), ENV, episodes=10, factors=(1,), device="cuda:99")
 
 
 def test_model_for_another_env_is_a_clear_error():

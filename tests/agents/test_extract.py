@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from handbuilt import remember_model
 
-import agents.extract
+import agents.verify
 from agents.extract import MISS, Automaton, TooManyStates, draw, hand_built_bits, verify
 from memgym import all_episodes, memgym_task
 
@@ -23,7 +23,8 @@ def test_hand_built_remember_verifies_and_uses_its_states():
     assert len(result.used_bits) == 10  # start, 4 holding, 4 answering, done
     assert result.num_states == 10
     assert result.hand_built_bits == hand_built_bits(memgym_task(ENV)) == 8
-    assert "verified" in result.summary()
+    assert "sampled check" in result.summary() and "passed" in result.summary()
+    assert "2,000 random episodes at 10x length" in result.summary()
 
 
 def test_run_follows_boolean_algebra_and_misses_on_ambiguous_output():
@@ -80,6 +81,23 @@ def test_verify_gives_the_same_result_from_the_state_table_or_simulated(monkeypa
         tabled = verify(automaton, ENV, random_episodes=500)
         with pytest.raises(TooManyStates, match="more than 3 states"):
             automaton.run(all_episodes(ENV, 4).act, max_states=3)
-        monkeypatch.setattr(agents.extract, "TABLE_STATES", 3)
+        monkeypatch.setattr(agents.verify, "TABLE_STATES", 3)
         assert verify(automaton, ENV, random_episodes=500) == tabled
         monkeypatch.undo()
+
+
+def test_successors_match_step():
+    rng = np.random.default_rng(1)
+    D, V = 9, 4
+    automaton = Automaton(
+        rng.random((V, D, D)) < 0.2, rng.random((3, D)) < 0.3, rng.random(D) < 0.3
+    )
+    x = rng.random((7, D)) < 0.4
+    tokens = np.array([3, 1])
+    nxt = automaton.successors(x, tokens)
+    assert nxt.shape == (7, 2, D)
+    for i in range(7):
+        for k, token in enumerate(tokens):
+            np.testing.assert_array_equal(nxt[i, k], automaton.step(x[i], token))
+    np.testing.assert_array_equal(automaton.successors(x)[:, tokens], nxt)
+    np.testing.assert_array_equal(automaton.predict(x), [automaton.predict(row) for row in x])

@@ -173,6 +173,30 @@ def test_bad_config_is_rejected():
         TrainConfig(scan="fast")
 
 
+def test_hardening_budgets_that_contradict_the_schedule_are_refused():
+    # README's `--steps 3000 --harden-steps 15000` hardened from step 0, not after the first 100%
+    with pytest.raises(
+        ValueError, match=r"harden_steps=15000 must be below steps=3000: .*step -12000"
+    ):
+        TrainConfig(steps=3000, harden_steps=15000)
+    with pytest.raises(ValueError, match="harden_steps=3000 must be below steps=3000"):
+        TrainConfig(steps=3000, harden_steps=3000)
+    with pytest.raises(ValueError, match="harden_start=3000 must be below steps=3000"):
+        TrainConfig(steps=3000, harden_steps=100, harden_start=3000)
+    with pytest.raises(ValueError, match="harden_start=5 needs harden_steps > 0"):
+        TrainConfig(harden_start=5)  # was ignored
+    assert TrainConfig(steps=3000, harden_steps=15000, harden_start=500).latest_harden_start == 500
+    assert TrainConfig(steps=3000, harden_steps=1000).latest_harden_start == 2000
+
+
+def test_steps_caps_the_whole_run_hardening_included():
+    config = dataclasses.replace(
+        HARDEN, steps=30, eval_interval=10, harden_steps=100, harden_start=10
+    )
+    result = train(config, progress=False)
+    assert result.harden_from == 10 and len(result.loss) == 30
+
+
 def test_the_config_picks_the_scan_of_the_boolean_rnn():
     assert make_model(TrainConfig()).scan == "auto"
     assert make_model(TrainConfig(scan="blelloch")).scan == "blelloch"

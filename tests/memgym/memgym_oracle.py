@@ -1,7 +1,7 @@
 """The tasks written straight from their definition, on token names, for the tests.
 
-Nothing here imports memgym: it restates DESIGN.md §2–3 so that the package is checked
-against the definition, not against itself.
+Nothing here imports memgym: it restates the task definitions of docs/architecture.md so
+that the package is checked against the definition, not against itself.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ DESIGN_PRESETS: dict[str, dict[str, Any]] = {
     "memgym/RepeatMedium-v0": {"num_cards": 4, "lag": 4, "n_range": (8, 32)},
     "memgym/RepeatHard-v0": {"num_cards": 8, "lag": 8, "n_range": (16, 64)},
 }
-"""DESIGN.md §3, with Count's cap on ``1`` s at its default ``n_max``."""
+"""The presets of docs/architecture.md, with Count's cap on ``1`` s at its default ``n_max``."""
 
 
 def task_of(env_id: str) -> str:
@@ -84,7 +84,7 @@ def custom_cases(draw: st.DrawFn) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 
 def preset_cases() -> st.SearchStrategy[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """A preset id, no kwargs, and its parameters from DESIGN.md."""
+    """A preset id, no kwargs, and its parameters from docs/architecture.md."""
     return st.sampled_from([(env_id, {}, p) for env_id, p in DESIGN_PRESETS.items()])
 
 

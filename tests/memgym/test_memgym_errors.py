@@ -11,12 +11,75 @@ import memgym
 from memgym import RememberCore, SupervisedRollout, all_episodes, batch_rollouts
 
 
-@pytest.mark.parametrize("action", [7, -1, 1.5, "2", None])
-def test_action_outside_the_action_space(action):
+@pytest.mark.parametrize(
+    ("action", "given"),
+    [
+        (7, "got 7"),
+        (-1, "got -1"),
+        (0.0, "got a float: 0.0"),
+        (1.5, "got a float: 1.5"),
+        (np.array([0]), r"got an array of shape \(1,\) and dtype int64"),
+        (np.array(0.0), r"got an array of shape \(\) and dtype float64"),
+        (True, "got the bool True"),
+        (np.bool_(False), "got the bool"),
+        ("2", "got a str: '2'"),
+        (None, "got a NoneType: None"),
+    ],
+)
+def test_actions_must_be_integer_scalars_of_the_action_space(action, given):
+    # 0.0, np.array([0]) and True were misread as "outside the action space" or taken as 1
     env = gym.make("memgym/RepeatEasy-v0")  # Discrete(6)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"action .* is outside the action space Discrete\(6\)"):
+    needed = r"action must be an integer scalar in the action space Discrete\(6\) \(0 to 5\), "
+    with pytest.raises(ValueError, match=needed + given):
         env.step(action)
+
+
+@pytest.mark.parametrize(
+    ("seed", "given"), [(True, "the bool True"), (-1, "-1"), (1.5, "a float: 1.5")]
+)
+def test_reset_seed_must_be_a_non_negative_integer(seed, given):
+    with pytest.raises(
+        ValueError, match=f"seed must be a non-negative integer or None, got {given}"
+    ):
+        gym.make("memgym/CountEasy-v0").reset(seed=seed)
+    env = gym.make("memgym/CountEasy-v0")
+    assert env.reset(seed=np.int64(3))[0] == env.reset(seed=3)[0]
+
+
+def test_reset_options_are_refused_not_ignored():
+    env = gym.make("memgym/RememberEasy-v0")
+    with pytest.raises(ValueError, match=r"take no reset options, got options=\{'n': 5\}"):
+        env.reset(seed=0, options={"n": 5})
+    env.reset(seed=0, options={})  # SB3's vector envs pass an empty dict
+
+
+def test_core_feed_takes_integer_scalars_only():
+    core = memgym.CountCore(max_ones=4)
+    for act, given in [(0.0, "a float"), (True, "the bool True"), (np.array([1]), "an array")]:
+        with pytest.raises(TypeError, match=f"act token must be an integer scalar, got {given}"):
+            core.feed(act)
+    assert core.feed(np.int64(1)) == memgym.OBS_WAIT and core.get_state().tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"num_cards": True}, "num_cards must be an integer scalar, got the bool True")],
+)
+def test_bool_parameters_are_refused(kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        gym.make("memgym/Remember-v0", **kwargs)
+
+
+def test_supervised_rollout_records_its_arguments():
+    from gymnasium.utils.env_checker import check_env
+
+    wrapper = SupervisedRollout(gym.make("memgym/CountEasy-v0"))
+    rebuilt = gym.make(wrapper.spec)  # raised "does not inherit from RecordConstructorArgs"
+    assert isinstance(rebuilt, SupervisedRollout)
+    assert (rebuilt.episode(seed=0)[0] == wrapper.episode(seed=0)[0]).all()
+    with pytest.warns(UserWarning, match="different from the unwrapped"):
+        check_env(wrapper)
 
 
 def test_numpy_actions_are_accepted():
@@ -112,15 +175,16 @@ def test_all_episodes_limits():
         all_episodes("CartPole-v1", 3)
 
 
-@pytest.mark.parametrize("batch_size", [0, -3, 2.0])
+@pytest.mark.parametrize("batch_size", [0, -3, 2.0, True])
 def test_bad_batch_size(batch_size):
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         batch_rollouts("memgym/CountEasy-v0", batch_size)
 
 
 def test_scaled_length_kwargs_errors():
-    with pytest.raises(ValueError, match="factor must be positive"):
-        memgym.scaled_length_kwargs("memgym/CountEasy-v0", 0)
+    for factor in (0, True, "2"):
+        with pytest.raises(ValueError, match="factor must be a positive number"):
+            memgym.scaled_length_kwargs("memgym/CountEasy-v0", factor)
     with pytest.raises(ValueError, match="is not a memgym env"):
         memgym.scaled_length_kwargs("CartPole-v1", 2)
 

@@ -33,6 +33,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from agents.errors import UsageError
 from agents.ops.scan import naive
 
 ScanFn = Callable[..., Tensor]
@@ -89,11 +90,35 @@ def boolean_scan(
 ) -> Tensor:
     """All states of the boolean recurrence; see the module docstring for shapes and methods."""
     _check_inputs(A, tokens, x0, resets, reset_state)
+    check_method(method, A.device)
     if method == "auto":
         method = choose_method(A.device, tokens.shape[0], tokens.shape[1])
-    elif method in GPU_METHODS and A.device.type != "cuda" and not interpreting():
-        raise ValueError(f"scan method {method!r} needs a CUDA tensor, got one on {A.device}")
     return _resolve(method)(A, tokens, x0, resets=resets, reset_state=reset_state)
+
+
+def runs_on(method: str, device: torch.device) -> bool:
+    """Whether ``method`` runs on tensors on ``device``: the Triton methods need CUDA (or
+    ``TRITON_INTERPRET=1``), the others run anywhere."""
+    return method not in GPU_METHODS or device.type == "cuda" or interpreting()
+
+
+def check_method(method: str, device: torch.device) -> None:
+    """Raise :class:`~agents.errors.UsageError` when ``method`` is unknown or cannot run on
+    ``device``, naming the methods that can."""
+    usable = [m for m in METHODS if runs_on(m, device)]
+    if method not in METHODS:
+        raise UsageError(f"unknown scan method {method!r}; choose one of {', '.join(usable)}")
+    if not runs_on(method, device):
+        raise UsageError(
+            f"scan method {method!r} needs a CUDA tensor, got one on {device}; on {device.type} "
+            f"choose one of {', '.join(usable)}"
+        )
+
+
+def runnable_method(method: str, device: torch.device) -> str:
+    """``method`` where it runs on ``device``, else ``"auto"``: a model trained with a CUDA
+    kernel still runs on the CPU."""
+    return method if runs_on(method, device) else "auto"
 
 
 def interpreting() -> bool:
