@@ -7,12 +7,29 @@
 """
 
 from memgym.core import OBS_END, OBS_WAIT, CountCore, RememberCore, RepeatCore
-from memgym.envs import EPISODES_PER_DRAW, CountEnv, MemoryEnv, RememberEnv, RepeatEnv
+from memgym.envs import (
+    EPISODES_PER_DRAW,
+    AutomatonEnv,
+    CountEnv,
+    MemoryEnv,
+    ModCountEnv,
+    RememberEnv,
+    RepeatEnv,
+    TomitaEnv,
+)
 from memgym.presets import BASE_IDS, ENV_IDS, PRESETS, memgym_task, scaled_length_kwargs
 from memgym.presets import register_envs as _register_envs
 from memgym.reference import ReferenceMachine, reference
 from memgym.rollouts import NO_OBS, Rollouts, SupervisedRollout, all_episodes, batch_rollouts
-from memgym.tasks import CountTask, RememberTask, RepeatTask, Task
+from memgym.tasks import (
+    AutomatonTask,
+    CountTask,
+    ModCountTask,
+    RememberTask,
+    RepeatTask,
+    Task,
+    TomitaTask,
+)
 
 _register_envs()
 
@@ -24,10 +41,14 @@ __all__ = [
     "OBS_END",
     "OBS_WAIT",
     "PRESETS",
+    "AutomatonEnv",
+    "AutomatonTask",
     "CountCore",
     "CountEnv",
     "CountTask",
     "MemoryEnv",
+    "ModCountEnv",
+    "ModCountTask",
     "ReferenceMachine",
     "RememberCore",
     "RememberEnv",
@@ -38,6 +59,8 @@ __all__ = [
     "Rollouts",
     "SupervisedRollout",
     "Task",
+    "TomitaEnv",
+    "TomitaTask",
     "all_episodes",
     "batch_rollouts",
     "memgym_task",
