@@ -81,6 +81,26 @@ def answer_hits(model: nn.Module, rollouts: Rollouts, device: torch.device) -> i
     return hits
 
 
+@torch.no_grad()
+def scored_hits(model: nn.Module, rollouts: Rollouts, device: torch.device) -> tuple[int, int, int]:
+    """``(right steps, scored steps, right episodes)`` over the scored (masked) steps.
+
+    An episode is right when every one of its scored steps is (argmax of the logits) — the
+    answer accuracy of envs with several scored steps, such as POPGym's. Works in chunks.
+    """
+    steps = scored = episodes = 0
+    rows = max(1, TOKEN_BUDGET // rollouts.act.shape[1])
+    for start in range(0, len(rollouts), rows):
+        part = slice(start, start + rows)
+        picked = model(torch.as_tensor(rollouts.act[part], device=device)).argmax(-1).cpu().numpy()
+        mask = rollouts.mask[part]
+        right = (picked == rollouts.target[part]) | ~mask
+        steps += int((right & mask).sum())
+        scored += int(mask.sum())
+        episodes += int(right.all(axis=1).sum())
+    return steps, scored, episodes
+
+
 def answer_logits(model: nn.Module, act: Tensor, steps: Tensor) -> Tensor:
     """Logits ``(B, V)`` at each row's answer step ``steps`` (``(B,)``).
 

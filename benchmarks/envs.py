@@ -5,7 +5,7 @@
 Single-env steps/s: a loop of ``step(0)`` with ``reset()`` at termination, unwrapped and
 through ``gym.make`` (its checker/order wrappers), for memgym's Easy and Hard presets and
 POPGym's RepeatPrevious and CountRecall (Easy). Generator tokens/s: ``batch_rollouts`` for
-the Hard presets at B=1024; a token is a valid (masked) step, padding is not counted.
+the Hard presets (and Tomita's) at B=1024; a token is a valid (masked) step, padding is not counted.
 Each figure is the median of several repeats; the process is pinned to one core.
 """
 
@@ -32,7 +32,14 @@ MEMGYM_IDS = [
     for level in ("Easy", "Hard")
 ]
 POPGYM_IDS = ["popgym-RepeatPreviousEasy-v0", "popgym-CountRecallEasy-v0"]
-HARD_IDS = ["memgym/RememberHard-v0", "memgym/CountHard-v0", "memgym/RepeatHard-v0"]
+GENERATOR_IDS = [
+    "memgym/RememberHard-v0",
+    "memgym/CountHard-v0",
+    "memgym/RepeatHard-v0",
+    "memgym/ModCountHard-v0",
+    *(f"memgym/Tomita{grammar}-v0" for grammar in range(1, 8)),
+    "memgym/AutomatonHard-v0",
+]
 
 
 def median_rate(run: Callable[[], float], repeats: int) -> float:
@@ -94,7 +101,7 @@ def measure(steps: int, repeats: int, batch_size: int) -> str:
         f"| preset | batch_rollouts tokens/s (B={batch_size}) | mean valid tokens per row |",
         "|---|---:|---:|",
     ]
-    for env_id in HARD_IDS:
+    for env_id in GENERATOR_IDS:
         rate = median_rate(tokens_per_second(env_id, batch_size), repeats * 3)
         mean_length = memgym.batch_rollouts(env_id, batch_size, seed=0).lengths.mean()
         lines.append(f"| `{env_id}` | {rate:,.0f} | {mean_length:.1f} |")

@@ -47,7 +47,6 @@ from agents.recipes import (
     HARDEN_STEPS,
     RESAMPLE_INTERVAL,
     STATE_DIMS,
-    preset_name,
     recipe,
 )
 from agents.train import TrainConfig, batch_seed, masked_ce_loss, to_tensors, train
@@ -253,7 +252,7 @@ def render(out: Path, docs: Path) -> None:
     by_preset: dict[str, list[dict[str, Any]]] = {}
     for run in merge_records(docs / "runs", out / "runs", drop=("loss",)):
         by_preset.setdefault(run["preset"], []).append(run)
-    order = [preset_name(p) for p in PRESETS]
+    order = recipe_presets()
     lines = [
         "# Learning results",
         "",
@@ -406,10 +405,16 @@ def draw_curves(preset: str, runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def recipe_presets() -> list[str]:
+    """The presets that have a training recipe, in ``PRESETS`` order (``"RememberEasy"``, …)."""
+    names = (p.removeprefix("memgym/").removesuffix("-v0") for p in PRESETS)
+    return [name for name in names if name in STATE_DIMS]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line's options (``argv``: ``sys.argv[1:]`` when ``None``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
-    names = [preset_name(p) for p in PRESETS]
+    names = recipe_presets()
     parser.add_argument("--presets", nargs="+", default=[n for n in names if "Easy" in n])
     parser.add_argument("--models", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
     parser.add_argument("--steps", type=int, help="step budget (default by difficulty)")

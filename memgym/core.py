@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from memgym.machine import PayloadSystem
+
 OBS_WAIT = 0
 OBS_END = 1
 OBS_ANSWER = 2
@@ -192,3 +194,43 @@ class RepeatCore(Core):
     def get_state(self) -> np.ndarray:
         """``[card lag places back, …, latest card (−1 for none yet), answered]``."""
         return np.array([*self.recent, self.answered], dtype=np.int64)
+
+
+class PayloadCore(Core):
+    """A core driven by a task's ``PayloadSystem`` (ModCount, Tomita, Automaton)."""
+
+    def __init__(
+        self, act_tokens: tuple[str, ...], obs_tokens: tuple[str, ...], system: PayloadSystem
+    ) -> None:
+        self.act_tokens = act_tokens
+        self.obs_tokens = obs_tokens
+        self.system = system
+        super().__init__()
+        self.state = system.initial
+        self.length = 0
+
+    def reset(self) -> None:
+        """Return to the fixed initial state (nothing read)."""
+        super().reset()
+        self.state = self.system.initial
+        self.length = 0
+
+    def _next(self, act: int) -> int:
+        if self.answered:
+            return self._after_answer(act)
+        if 0 <= act < self.ask:
+            following = int(self.system.step(np.array([self.state]), act)[0])
+            if following >= 0:
+                self.state = following
+                self.length += 1
+                return OBS_WAIT
+        elif act == self.ask and self.length > 0:
+            answer = int(self.system.answer(np.array([self.state]))[0])
+            if answer >= 0:
+                self.answered = True
+                return answer
+        raise self._invalid(act)
+
+    def get_state(self) -> np.ndarray:
+        """``[state of the task's payload system, answered]``."""
+        return np.array([self.state, self.answered], dtype=np.int64)

@@ -19,7 +19,15 @@ from gymnasium import spaces
 
 from memgym.core import integer
 from memgym.render import episode_table
-from memgym.tasks import CountTask, RememberTask, RepeatTask, Task
+from memgym.tasks import (
+    AutomatonTask,
+    CountTask,
+    ModCountTask,
+    RememberTask,
+    RepeatTask,
+    Task,
+    TomitaTask,
+)
 
 EPISODES_PER_DRAW = 64
 """Episodes the envs sample at once (sampling is vectorised; one at a time would be slow)."""
@@ -225,6 +233,118 @@ class RepeatEnv(MemoryEnv):
         render_mode: str | None = None,
     ) -> None:
         super().__init__(RepeatTask(num_cards, lag, n_range), render_mode)
+
+
+_SECTIONS = """
+    ## Rewards
+    0 on every step but the last; on the last (the answer step, after ``[ask]``) +1 if the
+    action names the answer, −1 otherwise.
+
+    ## Episode End
+    Terminates after the answer step (``n + 1`` steps); the observation returned then is
+    ``[end]``. Never truncates.
+"""
+
+
+class ModCountEnv(MemoryEnv):
+    __doc__ = (
+        """ModCount: ``n`` uniform bits ``0``/``1``, then ``[ask]``; the answer is the number of
+    ``1`` s modulo ``modulus`` (parity for ``modulus=2``).
+
+    ## Observation Space
+    ``Discrete(4)``: the act tokens ``0``, ``1``, ``[ask]``, ``[end]``.
+
+    ## Action Space
+    ``Discrete(modulus + 2)``: the guess of the next obs token, ``[wait]``, ``[end]``, then
+    the residues ``0 … modulus − 1``.
+"""
+        + _SECTIONS
+        + """
+    ## Arguments
+    - ``modulus``: at least 2.
+    - ``n_range``: ``(n_min, n_max)``, payload lengths drawn uniformly, ``1 ≤ n_min ≤ n_max``.
+    - ``render_mode``: ``"ansi"`` or None.
+"""
+    )
+
+    def __init__(
+        self,
+        modulus: int = 5,
+        n_range: Sequence[int] = (16, 64),
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(ModCountTask(modulus, n_range), render_mode)
+
+
+class TomitaEnv(MemoryEnv):
+    __doc__ = (
+        """Tomita: ``n`` bits ``0``/``1``, then ``[ask]``; the answer is ``[accept]`` if the bits
+    are in Tomita grammar ``grammar``, else ``[reject]``. The answers are equally likely (see
+    ``memgym.tasks.TomitaTask``). The grammars: 1 ``1*``; 2 ``(10)*``; 3 no odd-length block
+    of ``1`` s followed later by an odd-length block of ``0`` s; 4 no ``000``; 5 an even number
+    of ``0`` s and of ``1`` s; 6 ``#0 − #1`` divisible by 3; 7 ``0*1*0*1*``.
+
+    ## Observation Space
+    ``Discrete(4)``: the act tokens ``0``, ``1``, ``[ask]``, ``[end]``.
+
+    ## Action Space
+    ``Discrete(4)``: the guess of the next obs token, ``[wait]``, ``[end]``, ``[accept]``,
+    ``[reject]``.
+"""
+        + _SECTIONS
+        + """
+    ## Arguments
+    - ``grammar``: 1 … 7.
+    - ``n_range``: ``(n_min, n_max)``, payload lengths, ``1 ≤ n_min ≤ n_max``.
+    - ``render_mode``: ``"ansi"`` or None.
+"""
+    )
+
+    def __init__(
+        self,
+        grammar: int = 3,
+        n_range: Sequence[int] = (4, 32),
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(TomitaTask(grammar, n_range), render_mode)
+
+
+class AutomatonEnv(MemoryEnv):
+    __doc__ = (
+        """Automaton: a random minimal Moore machine reads ``n`` uniform symbols, then ``[ask]``;
+    the answer is the output of the state reached. The machine is drawn from ``machine_seed``
+    (``env.unwrapped.task.transitions`` and ``.outputs``; state 0 is initial).
+
+    ## Observation Space
+    ``Discrete(num_symbols + 2)``: ``[symbol 0]`` … ``[symbol K−1]``, ``[ask]``, ``[end]``.
+
+    ## Action Space
+    ``Discrete(num_outputs + 2)``: the guess of the next obs token, ``[wait]``, ``[end]``,
+    ``[output 0]`` … ``[output M−1]``.
+"""
+        + _SECTIONS
+        + """
+    ## Arguments
+    - ``num_states``: at least 2; every state is reachable and no two are equivalent.
+    - ``num_symbols``: at least 1.
+    - ``num_outputs``: at least 2.
+    - ``machine_seed``: integer seed of the machine (not of the episodes).
+    - ``n_range``: ``(n_min, n_max)``, payload lengths, ``1 ≤ n_min ≤ n_max``.
+    - ``render_mode``: ``"ansi"`` or None.
+"""
+    )
+
+    def __init__(
+        self,
+        num_states: int = 32,
+        num_symbols: int = 4,
+        num_outputs: int = 4,
+        machine_seed: int = 0,
+        n_range: Sequence[int] = (16, 64),
+        render_mode: str | None = None,
+    ) -> None:
+        task = AutomatonTask(num_states, num_symbols, num_outputs, machine_seed, n_range)
+        super().__init__(task, render_mode)
 
 
 def _unsupported_render_mode(render_mode: str, supported: list[str]) -> str:

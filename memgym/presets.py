@@ -15,6 +15,9 @@ ENTRY_POINTS: dict[str, str] = {
     "Remember": "memgym.envs:RememberEnv",
     "Count": "memgym.envs:CountEnv",
     "Repeat": "memgym.envs:RepeatEnv",
+    "ModCount": "memgym.envs:ModCountEnv",
+    "Tomita": "memgym.envs:TomitaEnv",
+    "Automaton": "memgym.envs:AutomatonEnv",
 }
 """Task name → env class; ``memgym/<Task>-v0`` takes the parameters as ``gym.make`` kwargs."""
 
@@ -28,14 +31,47 @@ PRESETS: dict[str, dict[str, Any]] = {
     "memgym/RepeatEasy-v0": {"num_cards": 4, "lag": 2, "n_range": (4, 16)},
     "memgym/RepeatMedium-v0": {"num_cards": 4, "lag": 4, "n_range": (8, 32)},
     "memgym/RepeatHard-v0": {"num_cards": 8, "lag": 8, "n_range": (16, 64)},
+    "memgym/ModCountEasy-v0": {"modulus": 2, "n_range": (4, 16)},
+    "memgym/ModCountMedium-v0": {"modulus": 5, "n_range": (16, 64)},
+    "memgym/ModCountHard-v0": {"modulus": 7, "n_range": (64, 256)},
+    **{f"memgym/Tomita{g}-v0": {"grammar": g, "n_range": (4, 32)} for g in range(1, 8)},
+    "memgym/AutomatonEasy-v0": {
+        "num_states": 8,
+        "num_symbols": 2,
+        "num_outputs": 2,
+        "machine_seed": 0,
+        "n_range": (4, 16),
+    },
+    "memgym/AutomatonMedium-v0": {
+        "num_states": 32,
+        "num_symbols": 4,
+        "num_outputs": 4,
+        "machine_seed": 0,
+        "n_range": (16, 64),
+    },
+    "memgym/AutomatonHard-v0": {
+        "num_states": 128,
+        "num_symbols": 8,
+        "num_outputs": 8,
+        "machine_seed": 0,
+        "n_range": (64, 256),
+    },
 }
-"""The nine preset ids and their env kwargs (docs/architecture.md, "Tasks and presets")."""
+"""The preset ids and their env kwargs (docs/architecture.md, "Tasks and presets")."""
 
 BASE_IDS: tuple[str, ...] = tuple(f"memgym/{task}-v0" for task in ENTRY_POINTS)
-"""The three parametric ids."""
+"""The parametric ids, one per task."""
 
 ENV_IDS: tuple[str, ...] = BASE_IDS + tuple(PRESETS)
-"""All twelve registered ids."""
+"""All registered memgym ids."""
+
+
+POPGYM_IDS: tuple[str, ...] = tuple(
+    f"memgym/POPGym-{task}{level}-v0"
+    for task in ("RepeatPrevious", "RepeatFirst", "CountRecall")
+    for level in ("Easy", "Medium", "Hard")
+)
+"""POPGym's memory tasks with ``info["target"]`` (``memgym.popgym_adapters``; needs popgym)."""
 
 
 def entry_point(env_id: str) -> str:
@@ -48,10 +84,16 @@ def entry_point(env_id: str) -> str:
 
 
 def register_envs() -> None:
-    """Register the twelve ids with Gymnasium (done by ``import memgym``)."""
+    """Register every memgym id with Gymnasium (done by ``import memgym``)."""
     for env_id in ENV_IDS:
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=entry_point(env_id), kwargs=PRESETS.get(env_id, {}))
+    for env_id in POPGYM_IDS:
+        name = env_id.removeprefix("memgym/POPGym-").removesuffix("-v0")
+        level = next(level for level in ("Easy", "Medium", "Hard") if name.endswith(level))
+        kwargs = {"task": name.removesuffix(level), "level": level}
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="memgym.popgym_adapters:make_popgym", kwargs=kwargs)
 
 
 def memgym_task(env_id: str, **env_kwargs: Any) -> Task | None:

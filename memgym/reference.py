@@ -5,7 +5,7 @@ The machine reads act token ids and shows obs token ids: for every valid episode
 included; any continuation the env never produces leads to a sink that shows −1. It is the
 minimal such machine: it counts the payload length (so ``[ask]`` before ``n_min`` or a payload
 longer than ``n_max`` is invalid) besides the task's own state. State counts per preset are
-listed in docs/envs.md.
+listed in docs/reference.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Supervised rollouts: episodes as token arrays for sequence prediction, without rewards.
 
-``SupervisedRollout`` plays single episodes of any env with ``Discrete`` spaces that reports
-``info["target"]``. ``batch_rollouts`` and ``all_episodes`` build padded ``(B, T)`` batches;
+``SupervisedRollout`` plays single episodes of any env with a ``Discrete`` action space, a
+``Discrete`` or ``MultiDiscrete`` observation space, that reports ``info["target"]`` on the
+steps it scores. ``batch_rollouts`` and ``all_episodes`` build padded ``(B, T)`` batches;
 for memgym's tasks they are vectorised with NumPy (no loop over time steps).
 """
 
@@ -19,7 +20,24 @@ from memgym.presets import memgym_task
 from memgym.tasks import Task
 
 NO_OBS = -1
-"""Placeholder for ``obs[0]`` in ``SupervisedRollout`` episodes: no obs precedes the first act."""
+"""Placeholder in ``SupervisedRollout`` episodes: ``obs[0]`` (no obs precedes the first act) and
+every step whose ``info`` has no ``"target"`` (a step the env does not score)."""
+
+
+def act_token(observation: Any, space: spaces.Space) -> int:
+    """The act token of an observation: itself for ``Discrete``, for ``MultiDiscrete([n_1, …,
+    n_k])`` the mixed-radix index ``((x_1·n_2 + x_2)·n_3 + x_3)…`` (first component most
+    significant), a token id in ``0 … n_1·…·n_k − 1``."""
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.ravel_multi_index(tuple(np.asarray(observation).ravel()), space.nvec.ravel()))
+    return int(observation) - int(space.start)
+
+
+def num_act_tokens(space: spaces.Space) -> int:
+    """How many act tokens ``act_token`` gives for ``space``."""
+    if isinstance(space, spaces.MultiDiscrete):
+        return int(np.prod(space.nvec))
+    return int(space.n)
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,12 +48,14 @@ class Rollouts:
         act: int64 ``(B, T)``, the act token read at step ``t`` (the env's observation).
         target: int64 ``(B, T)``, the obs token that follows ``act[:, :t+1]``: what a model
             must predict at position ``t`` (``info["target"]`` at env step ``t``).
-        mask: bool ``(B, T)``, true on valid steps; the last valid step is the answer.
+        mask: bool ``(B, T)``, true on valid scored steps: every step of a memgym task (the last
+            is the answer); for other envs the steps that have a target.
         lengths: int64 ``(B,)``, valid steps per row (``n + 1`` for memgym's tasks).
         act_tokens, obs_tokens: token names of the values in ``act`` and ``target``.
 
     Beyond each row's end, memgym's tasks pad ``act`` and ``target`` with their ``[end]``
-    tokens (the task's true continuation); other envs pad with 0.
+    tokens (the task's true continuation); other envs pad with 0, and hold 0 in ``target``
+    where a step has no target.
     """
 
     act: np.ndarray
@@ -67,9 +87,11 @@ class SupervisedRollout(gym.Wrapper, gym.utils.RecordConstructorArgs):
     the reward. An episode of ``L`` steps gives two int64 arrays of length ``L + 1``:
     ``act[t]`` is the env's observation after ``t`` steps (``act[L]`` is the one returned with
     termination, ``[end]`` for memgym), and ``obs[t + 1]`` is ``info["target"]`` at step
-    ``t``, the response to ``act[:t + 1]``; ``obs[0]`` is ``NO_OBS`` (−1). ``step`` and
-    ``reset`` pass through unchanged. It records its constructor arguments, so
-    ``gym.make(wrapper.spec)`` rebuilds it.
+    ``t``, the response to ``act[:t + 1]``; ``obs[0]`` is ``NO_OBS`` (−1). On a step without
+    ``info["target"]`` (one the env does not score) the wrapper plays action 0 and records
+    ``NO_OBS``. ``MultiDiscrete`` observations become act tokens by ``act_token``'s
+    mixed-radix index. ``step`` and ``reset`` pass through unchanged. It records its
+    constructor arguments, so ``gym.make(wrapper.spec)`` rebuilds it.
 
     Example::
 
@@ -78,21 +100,32 @@ class SupervisedRollout(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        for name in ("observation_space", "action_space"):
-            space = getattr(env, name)
-            if not isinstance(space, spaces.Discrete):
-                raise ValueError(f"SupervisedRollout needs a Discrete {name}, got {space}")
+        if not isinstance(env.action_space, spaces.Discrete):
+            raise ValueError(
+                f"SupervisedRollout needs a Discrete action_space, got {env.action_space}"
+            )
+        if not isinstance(env.observation_space, (spaces.Discrete, spaces.MultiDiscrete)):
+            raise ValueError(
+                "SupervisedRollout needs a Discrete or MultiDiscrete observation_space, "
+                f"got {env.observation_space}"
+            )
         gym.utils.RecordConstructorArgs.__init__(self)
         super().__init__(env)
 
     def episode(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Play one episode from ``reset(seed=seed)``; return ``(act, obs)``."""
+        space = self.env.observation_space
         observation, info = self.env.reset(seed=seed)
-        acts, obs = [int(observation)], [NO_OBS, self._target(info)]
+        acts, obs = [act_token(observation, space)], [NO_OBS, self._target(info)]
         while True:
-            observation, _, terminated, truncated, info = self.env.step(obs[-1])
-            acts.append(int(observation))
+            observation, _, terminated, truncated, info = self.env.step(max(obs[-1], 0))
+            acts.append(act_token(observation, space))
             if terminated or truncated:
+                if max(obs) == NO_OBS:
+                    raise KeyError(
+                        'SupervisedRollout needs the env to report info["target"] on the steps '
+                        "it scores; this episode had none"
+                    )
                 return np.array(acts, dtype=np.int64), np.array(obs, dtype=np.int64)
             obs.append(self._target(info))
 
@@ -105,9 +138,7 @@ class SupervisedRollout(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @staticmethod
     def _target(info: dict[str, Any]) -> int:
-        if "target" not in info:
-            raise KeyError('SupervisedRollout needs the env to report info["target"]')
-        return int(info["target"])
+        return int(info["target"]) if "target" in info else NO_OBS
 
 
 def _task_rollouts(task: Task, act: np.ndarray, n: np.ndarray) -> Rollouts:
@@ -135,23 +166,24 @@ def _stepped_rollouts(
         env.close()
     lengths = np.array([len(act) - 1 for act, _ in episodes], dtype=np.int64)
     act = np.zeros((batch_size, lengths.max()), dtype=np.int64)
-    target = np.zeros_like(act)
+    target = np.full_like(act, NO_OBS)
     for row, (acts, obs) in enumerate(episodes):
         act[row, : len(acts) - 1] = acts[:-1]
         target[row, : len(obs) - 1] = obs[1:]
     unwrapped = env.unwrapped
+    scored = target != NO_OBS
     return Rollouts(
         act=act,
-        target=target,
-        mask=np.arange(act.shape[1]) < lengths[:, None],
+        target=np.where(scored, target, 0),
+        mask=scored,
         lengths=lengths,
-        act_tokens=_names(unwrapped, "act_tokens", env.observation_space),
-        obs_tokens=_names(unwrapped, "obs_tokens", env.action_space),
+        act_tokens=_names(unwrapped, "act_tokens", num_act_tokens(env.observation_space)),
+        obs_tokens=_names(unwrapped, "obs_tokens", int(env.action_space.n)),
     )
 
 
-def _names(env: gym.Env, attribute: str, space: spaces.Discrete) -> tuple[str, ...]:
-    return tuple(getattr(env, attribute, None) or (str(i) for i in range(int(space.n))))
+def _names(env: gym.Env, attribute: str, count: int) -> tuple[str, ...]:
+    return tuple(getattr(env, attribute, None) or (str(i) for i in range(count)))
 
 
 def _check_batch_size(batch_size: int) -> None:
@@ -168,8 +200,8 @@ def batch_rollouts(
 
     ``env_kwargs`` are passed as to ``gym.make`` (e.g. ``scaled_length_kwargs(...)``). Same
     seed ⇒ same arrays. memgym ids are generated with vectorised NumPy; any other registered
-    env with ``Discrete`` spaces that reports ``info["target"]`` is stepped through
-    ``SupervisedRollout`` (teacher-forced, padded with 0).
+    env that ``SupervisedRollout`` can play is stepped through it (teacher-forced, padded with
+    0; steps without a target are masked out).
     """
     _check_batch_size(batch_size)
     task = memgym_task(env_id, **env_kwargs)

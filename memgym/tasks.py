@@ -10,6 +10,7 @@ batch is a ``(B, T)`` grid with ``T = max n + 1``, padded with ``[end]``.
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -17,7 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from memgym.core import OBS_ANSWER, Core, CountCore, RememberCore, RepeatCore, integer
+from memgym.automata import random_moore_machine, run_to, tomita_dfa
+from memgym.core import (
+    OBS_ANSWER,
+    Core,
+    CountCore,
+    PayloadCore,
+    RememberCore,
+    RepeatCore,
+    integer,
+    obs_names,
+)
 from memgym.machine import DEFAULT_MAX_STATES, PayloadSystem, ReferenceMachine, framed_reference
 
 
@@ -41,6 +52,20 @@ def _check_num_cards(num_cards: int) -> int:
     if num_cards < 1:
         raise ValueError(f"num_cards must be at least 1 (no cards to deal), got {num_cards}")
     return num_cards
+
+
+def _check_at_least(value: Any, name: str, least: int, meaning: str) -> int:
+    value = integer(value, name)
+    if value < least:
+        raise ValueError(f"{name} must be at least {least} ({meaning}), got {value}")
+    return value
+
+
+def _all_strings(num_symbols: int, n: int, dtype: np.dtype) -> np.ndarray:
+    """Every string of ``n`` symbols, lexicographic, plus a spare column: ``(K**n, n + 1)``."""
+    codes = np.arange(num_symbols**n, dtype=np.int64)[:, None]
+    digits = codes // num_symbols ** np.arange(n - 1, -1, -1) % num_symbols
+    return np.pad(digits.astype(dtype), ((0, 0), (0, 1)))
 
 
 class Task(abc.ABC):
@@ -289,10 +314,219 @@ class RepeatTask(Task):
         return act[np.arange(len(n)), n - self.lag] + OBS_ANSWER
 
     def _all_bodies(self, n: int) -> np.ndarray:
-        codes = np.arange(self.num_cards**n, dtype=np.int64)[:, None]
-        digits = codes // self.num_cards ** np.arange(n - 1, -1, -1) % self.num_cards
-        return np.pad(digits.astype(self.dtype), ((0, 0), (0, 1)))
+        return _all_strings(self.num_cards, n, self.dtype)
 
     def num_episodes(self, n: int) -> int:
         """How many distinct episodes have length parameter ``n``."""
         return self.num_cards**n
+
+
+class SymbolTask(Task):
+    """A task over ``K`` payload symbols, every string of them valid, driven by its payload system.
+
+    Subclasses set ``num_symbols`` and name their tokens in ``_token_names``.
+    """
+
+    num_symbols: int
+
+    @abc.abstractmethod
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Payload act token names and answer obs token names."""
+
+    def core(self) -> PayloadCore:
+        """A fresh core of this task."""
+        payload, answers = self._token_names()
+        return PayloadCore((*payload, "[ask]", "[end]"), obs_names(answers), self.payload_system())
+
+    def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
+        return rng.integers(0, self.num_symbols, size=(len(n), steps), dtype=self.dtype)
+
+    def _all_bodies(self, n: int) -> np.ndarray:
+        return _all_strings(self.num_symbols, n, self.dtype)
+
+    def num_episodes(self, n: int) -> int:
+        """How many distinct episodes have length parameter ``n``."""
+        return self.num_symbols**n
+
+
+class ModCountTask(SymbolTask):
+    """Count the ``1`` s in a stream of ``n`` uniform bits, modulo ``modulus``."""
+
+    num_symbols = 2
+
+    def __init__(self, modulus: int, n_range: Sequence[int]) -> None:
+        self.modulus = _check_at_least(modulus, "modulus", 2, "modulus 1 has a single answer")
+        super().__init__(n_range)
+
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return ("0", "1"), tuple(str(k) for k in range(self.modulus))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this task (and its env)."""
+        return {"modulus": self.modulus, "n_range": (self.n_min, self.n_max)}
+
+    def payload_system(self) -> PayloadSystem:
+        """The state is the number of ``1`` s so far modulo ``modulus``."""
+        return PayloadSystem(
+            0, lambda states, token: (states + token) % self.modulus, lambda q: OBS_ANSWER + q
+        )
+
+    def answers(self, act: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Answer (as an obs token) of each act stream in the ``(B, T)`` grid."""
+        return np.count_nonzero(act == 1, axis=1) % self.modulus + OBS_ANSWER
+
+
+@functools.lru_cache(maxsize=64)
+def _tomita_chances(grammar: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(chance, counts)`` for uniform strings of Tomita grammar ``grammar`` with a given answer.
+
+    ``counts[answer, state, r]``: the strings of ``r`` more bits from ``state`` that end with
+    ``answer`` (0: accept, 1: reject), rescaled per ``r`` (only ratios and zeros are used);
+    ``chance[answer, state, r]``: the chance that the next of those bits is 1.
+    """
+    dfa, accepting = tomita_dfa(grammar)
+    counts = np.zeros((2, len(accepting), n_max + 1))
+    counts[0, :, 0] = accepting
+    counts[1, :, 0] = ~accepting
+    for r in range(1, n_max + 1):
+        total = counts[:, dfa, r - 1].sum(axis=2)  # (answer, state)
+        counts[:, :, r] = total / np.maximum(total.max(axis=1, keepdims=True), 1e-300)
+    ones = counts[:, dfa[:, 1], :-1]
+    both = ones + counts[:, dfa[:, 0], :-1]
+    chance = np.divide(ones, both, out=np.zeros_like(ones), where=both > 0)
+    chance = np.concatenate([np.zeros((2, len(accepting), 1)), chance], axis=2)
+    chance.flags.writeable = counts.flags.writeable = False
+    return chance, counts
+
+
+class TomitaTask(SymbolTask):
+    """Accept or reject a stream of ``n`` bits by Tomita grammar ``grammar`` (1–7).
+
+    Episodes are drawn so that ``[accept]`` and ``[reject]`` are equally likely: each draws
+    the answer first, then ``n`` uniformly among the lengths in ``n_range`` that have a
+    string with that answer, then a uniform string of that length and answer. When no length
+    in ``n_range`` has a string with some answer, every episode has the other one. (The
+    same law is drawn as ``n`` from its marginal, then the answer given ``n``.)
+    """
+
+    num_symbols = 2
+
+    def __init__(self, grammar: int, n_range: Sequence[int]) -> None:
+        self.grammar = integer(grammar, "grammar")
+        self.dfa, self.accepting = tomita_dfa(self.grammar)
+        super().__init__(n_range)
+        self._choice, self._counts = _tomita_chances(self.grammar, self.n_max)
+        # joint[answer, n − n_min]: P(answer, n) when the answer is drawn first (uniform over
+        # the answers some length allows), then n uniform over the lengths that allow it.
+        possible = self._counts[:, 0, self.n_min : self.n_max + 1] > 0
+        sizes = possible.sum(axis=1, keepdims=True)
+        joint = np.divide(possible, sizes, out=np.zeros(possible.shape), where=sizes > 0)
+        joint /= joint.sum()
+        self._length_cdf = np.cumsum(joint.sum(axis=0))
+        self._accept_given_length = joint[0] / joint.sum(axis=0).clip(min=1e-300)
+
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return ("0", "1"), ("[accept]", "[reject]")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this task (and its env)."""
+        return {"grammar": self.grammar, "n_range": (self.n_min, self.n_max)}
+
+    def payload_system(self) -> PayloadSystem:
+        """The grammar's minimal DFA; ``[ask]`` shows ``[accept]`` or ``[reject]``."""
+        return PayloadSystem(
+            0,
+            lambda states, token: self.dfa[states, token],
+            lambda states: np.where(self.accepting[states], OBS_ANSWER, OBS_ANSWER + 1),
+        )
+
+    def _strings(
+        self, rng: np.random.Generator, n: np.ndarray, answer: np.ndarray, steps: int
+    ) -> np.ndarray:
+        # One pass over time on (T, B) arrays, with flat look-up tables (np.take, mode="clip":
+        # rows past their length read a clipped entry that is never used).
+        states, width = self._choice.shape[1:]
+        chance, dfa = self._choice.ravel(), self.dfa.ravel()
+        body = np.zeros((steps, len(n)), dtype=self.dtype)
+        uniform = rng.random((steps, len(n)))
+        row = answer * states * width + n
+        state = np.zeros(len(n), dtype=np.intp)
+        for t in range(int(n.max())):
+            bit = uniform[t] < np.take(chance, row + state * width - t, mode="clip")
+            body[t] = bit
+            state = np.take(dfa, 2 * state + bit)
+        return body.T
+
+    def sample_lengths(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
+        """Length parameters ``n`` from their marginal law (see the class docstring)."""
+        pick = np.searchsorted(self._length_cdf, rng.random(batch_size) * self._length_cdf[-1])
+        return self.n_min + np.minimum(pick, len(self._length_cdf) - 1)
+
+    def _body(self, rng: np.random.Generator, n: np.ndarray, steps: int) -> np.ndarray:
+        # the answer given n, then a uniform string of length n with that answer
+        reject = rng.random(len(n)) >= self._accept_given_length[n - self.n_min]
+        return self._strings(rng, n, reject.astype(np.intp), steps)
+
+    def answers(self, act: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Answer (as an obs token) of each act stream in the ``(B, T)`` grid."""
+        accepted = self.accepting[run_to(self.dfa, act, n)]
+        return np.where(accepted, OBS_ANSWER, OBS_ANSWER + 1)
+
+
+class AutomatonTask(SymbolTask):
+    """A random minimal Moore machine read on ``n`` uniform symbols; ``[ask]`` shows its output.
+
+    The machine (``num_states`` states, all reachable from state 0, ``num_symbols`` input
+    symbols, outputs in ``0 … num_outputs − 1``) is drawn from ``machine_seed``; the same
+    seed gives the same machine.
+    """
+
+    def __init__(
+        self,
+        num_states: int,
+        num_symbols: int,
+        num_outputs: int,
+        machine_seed: int,
+        n_range: Sequence[int],
+    ) -> None:
+        self.num_states = _check_at_least(num_states, "num_states", 2, "one state has no memory")
+        self.num_symbols = _check_at_least(num_symbols, "num_symbols", 1, "a stream needs symbols")
+        self.num_outputs = _check_at_least(
+            num_outputs, "num_outputs", 2, "with one output no two states differ"
+        )
+        self.machine_seed = integer(machine_seed, "machine_seed")
+        self.transitions, self.outputs = random_moore_machine(
+            self.num_states, self.num_symbols, self.num_outputs, self.machine_seed
+        )
+        super().__init__(n_range)
+
+    def _token_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return (
+            tuple(f"[symbol {i}]" for i in range(self.num_symbols)),
+            tuple(f"[output {j}]" for j in range(self.num_outputs)),
+        )
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this task (and its env)."""
+        return {
+            "num_states": self.num_states,
+            "num_symbols": self.num_symbols,
+            "num_outputs": self.num_outputs,
+            "machine_seed": self.machine_seed,
+            "n_range": (self.n_min, self.n_max),
+        }
+
+    def payload_system(self) -> PayloadSystem:
+        """The machine itself; ``[ask]`` shows the output of the state reached."""
+        return PayloadSystem(
+            0,
+            lambda states, token: self.transitions[states, token],
+            lambda states: OBS_ANSWER + self.outputs[states],
+        )
+
+    def answers(self, act: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Answer (as an obs token) of each act stream in the ``(B, T)`` grid."""
+        return OBS_ANSWER + self.outputs[run_to(self.transitions, act, n)]

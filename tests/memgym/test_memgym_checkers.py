@@ -25,10 +25,10 @@ def test_checkers_pass_without_warnings(env_id):
         sb3_check_env(env, warn=True, skip_render_check=False)
 
 
-def test_all_twelve_ids_are_registered():
+def test_all_ids_are_registered():
     ids = {env_id for env_id in gym.registry if env_id.startswith("memgym/")}
-    assert ids == set(memgym.ENV_IDS)
-    assert len(ids) == 12
+    assert ids == set(memgym.ENV_IDS) | set(memgym.presets.POPGYM_IDS)
+    assert len(memgym.ENV_IDS) == 6 + 9 + 3 + 7 + 3 and len(ids) == len(memgym.ENV_IDS) + 9
 
 
 END = memgym.RememberEnv(num_cards=4).act_tokens.index("[end]")

@@ -190,7 +190,8 @@ def test_scaled_length_kwargs_errors():
 
 
 def test_wrapper_needs_discrete_spaces_and_targets():
-    with pytest.raises(ValueError, match="needs a Discrete observation_space, got Box"):
+    message = "needs a Discrete or MultiDiscrete observation_space, got Box"
+    with pytest.raises(ValueError, match=message):
         SupervisedRollout(gym.make("CartPole-v1"))
     env = gym.make("FrozenLake-v1")
     assert isinstance(env.observation_space, spaces.Discrete)

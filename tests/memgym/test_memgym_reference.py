@@ -182,6 +182,19 @@ def test_state_counts_of_the_presets_are_as_documented():
         "memgym/CountHard-v0": 2212,
         "memgym/RepeatEasy-v0": 209,
         "memgym/RepeatMedium-v0": 5811,
+        "memgym/ModCountEasy-v0": 37,
+        "memgym/ModCountMedium-v0": 322,
+        "memgym/ModCountHard-v0": 1787,
+        "memgym/Tomita1-v0": 69,
+        "memgym/Tomita2-v0": 69,
+        "memgym/Tomita3-v0": 156,
+        "memgym/Tomita4-v0": 127,
+        "memgym/Tomita5-v0": 69,
+        "memgym/Tomita6-v0": 99,
+        "memgym/Tomita7-v0": 153,
+        "memgym/AutomatonEasy-v0": 110,
+        "memgym/AutomatonMedium-v0": 1976,
+        "memgym/AutomatonHard-v0": 32462,
     }
 
 
