@@ -103,7 +103,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
     resumed_from = None
     if job.resume and (checkpoint / CHECKPOINT_DIR).exists():
         resumed_from = read_config(checkpoint / CHECKPOINT_DIR)["state"]["step"]
-    result = train(config, out_dir=checkpoint, resume=job.resume, progress=False)
+    result = train(config, out_dir=checkpoint, resume=resumed_from is not None, progress=False)
     accuracy = evaluate(result.model, config.env_id, device=job.device)
     record: dict[str, Any] = {
         "preset": job.preset,
