@@ -261,12 +261,11 @@ def extract_and_verify(
     device: str = "cpu",
     scan: str | None = None,
     proof: bool = False,
-    longest: int | None = None,
     dot: str | Path | None = None,
 ) -> tuple[str, Path]:
     """Extract the automaton of a boolean RNN checkpoint, verify it by sampling, draw it; with
-    ``proof``, also prove it against the env's reference machine (for payloads of up to
-    ``longest`` tokens, default the env's ``n_max``); with ``dot``, write its minimal Moore
+    ``proof``, also prove it against the env's reference machine for payloads of every length
+    (``memgym.reference(..., every_length=True)``); with ``dot``, write its minimal Moore
     machine as DOT. The report and the PNG's path."""
     model, meta = load_checkpoint(checkpoint, device=device, scan=scan)
     if meta["model_kind"] != "boolean":
@@ -285,16 +284,16 @@ def extract_and_verify(
     )
     reference = None
     if proof or dot:
-        params = memgym_task(env_id, **env_kwargs).params
-        n_min, n_max = params["n_range"]
-        params["n_range"] = (n_min, longest or n_max)
         try:
-            reference = memgym.reference(env_id, **params)
+            reference = memgym.reference(env_id, every_length=True, **env_kwargs)
         except ValueError as error:
             report.append(f"no reference machine ({error}): sampled check only")
         else:
-            states = len(reference.outputs)
-            report.append(f"reference machine: {states:,} states, n = {n_min}..{longest or n_max}")
+            n_min = memgym_task(env_id, **env_kwargs).n_min
+            report.append(
+                f"reference machine: {len(reference.outputs):,} states, payloads of every "
+                f"length n >= {n_min}"
+            )
     if proof and reference is not None:
         report.append(prove(automaton, reference).summary())
     if dot:
@@ -317,8 +316,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         args.png,
         device=args.device,
         scan=args.scan,
-        proof=args.prove or args.prove_up_to is not None,
-        longest=args.prove_up_to,
+        proof=args.prove,
         dot=args.dot,
     )
     print(report)
@@ -502,13 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--prove",
                 action="store_true",
-                help="prove the automaton equal to the env's reference machine on every act stream",
-            )
-            p.add_argument(
-                "--prove-up-to",
-                type=at_least(1),
-                metavar="N",
-                help="prove for payloads of up to N tokens (default: the env's n_max)",
+                help="prove the automaton equal to the env's reference machine on every act stream "
+                "of every length",
             )
             p.add_argument(
                 "--dot", metavar="FILE", help="write the minimal Moore machine as Graphviz DOT"

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.automaton import MISS, Automaton, TooManyStates, void_rows
+from agents.automaton import MISS, Automaton, TooManyStates
 from agents.product import MooreReference, explore
 from agents.verify import EPISODE_END
+from memgym.machine import refine
 
 if TYPE_CHECKING:
     from aalpy.automata import MooreMachine
@@ -56,15 +57,8 @@ class MooreTable:
         """The minimal equivalent machine (Moore's partition refinement), its states those
         reachable, numbered in breadth-first order from the initial one (which is 0)."""
         codes = {name: code for code, name in enumerate(dict.fromkeys(self.outputs))}
-        block = np.array([codes[name] for name in self.outputs], dtype=np.int64)
-        blocks = len(codes)
-        while True:
-            signature = np.column_stack([block, block[self.transitions]])
-            _, block = np.unique(void_rows(signature.view(np.uint8)), return_inverse=True)
-            block = block.ravel()
-            if block.max() + 1 == blocks:
-                break
-            blocks = int(block.max()) + 1
+        block = refine(self.transitions, np.array([codes[name] for name in self.outputs]))
+        blocks = int(block.max()) + 1
         first = np.unique(block, return_index=True)[1]
         quotient = block[self.transitions[first]]
         order = _breadth_first(quotient, int(block[self.initial]))

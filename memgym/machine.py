@@ -5,6 +5,9 @@ padding. ``PayloadSystem`` is the small deterministic system a task runs on its 
 counter, Repeat's shift register, a Tomita DFA); ``framed_reference`` frames it with the episode
 form: it tracks the payload length so that only valid episodes are accepted (every invalid
 continuation leads to one sink state), and returns the minimal ``ReferenceMachine``.
+``every_length_reference`` frames it for payloads of any length from ``n_min`` on: the machine a
+proof for every length is checked against. ``refine`` is Moore's partition refinement, the
+minimisation both use.
 """
 
 from __future__ import annotations
@@ -233,3 +236,78 @@ def _canonical(
         act_tokens=act_tokens,
         obs_tokens=obs_tokens,
     )
+
+
+def refine(transitions: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Moore's partition refinement: int64 ``(S,)`` class ids of the states of the machine with
+    int64 ``transitions`` ``(S, A)`` and ``outputs`` ``(S,)`` (any integer codes); two states
+    share a class iff every act stream from them shows the same outputs."""
+    block = np.unique(outputs, return_inverse=True)[1].ravel()
+    blocks = int(block.max()) + 1
+    while True:
+        signature = np.column_stack([block, block[transitions]])
+        block = np.unique(signature, axis=0, return_inverse=True)[1].ravel()
+        if block.max() + 1 == blocks:
+            return block
+        blocks = int(block.max()) + 1
+
+
+def every_length_reference(
+    system: PayloadSystem,
+    n_min: int,
+    act_tokens: tuple[str, ...],
+    obs_tokens: tuple[str, ...],
+    max_states: int = DEFAULT_MAX_STATES,
+) -> ReferenceMachine:
+    """The minimal Moore machine of the episodes ``payload (n tokens), [ask], [end]…`` for
+    every ``n ≥ n_min``: as :func:`framed_reference` with no upper bound on the payload length,
+    so the length is counted up to ``n_min`` only. It is finite where ``system`` reaches finitely
+    many states (every memgym task: Count's counter stops at ``max_ones``), and a proof against
+    it covers act streams of every length.
+
+    Raises ``TooManyStates`` (a ``ValueError``) when more than ``max_states`` (payload state,
+    counted length) pairs are reachable.
+    """
+    ask, end = len(act_tokens) - 2, len(act_tokens) - 1
+    width = n_min + 1  # a pair is the key code * width + min(length, n_min)
+    keys = frontier = np.array([system.initial * width], dtype=np.int64)
+    edges = []
+    while len(frontier):
+        codes, lengths = np.divmod(frontier, width)
+        reached = []
+        for token in range(ask):
+            following = system.step(codes, token)
+            valid = following >= 0
+            target = following[valid] * width + np.minimum(lengths[valid] + 1, n_min)
+            edges.append((frontier[valid], token, target))
+            reached.append(target)
+        frontier = np.setdiff1d(np.concatenate(reached), keys)
+        keys = np.union1d(keys, frontier)
+        if len(keys) > max_states:
+            raise TooManyStates(
+                f"the every-length reference machine needs more than max_states={max_states:,} "
+                "states before minimisation; pass a larger max_states"
+            )
+    codes, lengths = np.divmod(keys, width)
+    answers = np.where(lengths >= n_min, system.answer(codes), -1)
+    values = np.unique(answers[answers >= 0])
+    # states: 0 the sink, 1 [end], one per answer value, then the pairs; the initial pair is
+    # marked -2 apart from the sink's -1 while minimising (both show nothing)
+    sink, ended, first = 0, 1, 2 + len(values)
+    transitions = np.full((first + len(keys), len(act_tokens)), sink, dtype=np.int64)
+    transitions[1:first, end] = ended
+    for source, token, target in edges:
+        rows = first + np.searchsorted(keys, source)
+        transitions[rows, token] = first + np.searchsorted(keys, target)
+    valid = answers >= 0
+    transitions[first + np.flatnonzero(valid), ask] = 2 + np.searchsorted(values, answers[valid])
+    initial = first + int(np.searchsorted(keys, system.initial * width))
+    outputs = np.concatenate([[-1, OBS_END], values, np.full(len(keys), OBS_WAIT)])
+    outputs[initial] = -2
+    block = refine(transitions, outputs)
+    heads = np.unique(block, return_index=True)[1]
+    machine = _canonical(
+        block[transitions[heads]], outputs[heads], int(block[initial]), act_tokens, obs_tokens
+    )
+    machine.outputs[machine.outputs == -2] = -1
+    return machine

@@ -29,7 +29,13 @@ from memgym.core import (
     integer,
     obs_names,
 )
-from memgym.machine import DEFAULT_MAX_STATES, PayloadSystem, ReferenceMachine, framed_reference
+from memgym.machine import (
+    DEFAULT_MAX_STATES,
+    PayloadSystem,
+    ReferenceMachine,
+    every_length_reference,
+    framed_reference,
+)
 
 
 def _check_n_range(n_range: Sequence[int]) -> tuple[int, int]:
@@ -108,11 +114,19 @@ class Task(abc.ABC):
     def payload_system(self) -> PayloadSystem:
         """The task's system on payload tokens (see ``memgym.machine.PayloadSystem``)."""
 
-    def reference(self, max_states: int = DEFAULT_MAX_STATES) -> ReferenceMachine:
-        """The task's minimal reference Moore machine over its valid episodes.
+    def reference(
+        self, max_states: int = DEFAULT_MAX_STATES, every_length: bool = False
+    ) -> ReferenceMachine:
+        """The task's minimal reference Moore machine over its valid episodes; with
+        ``every_length``, over episodes of every payload length from ``n_min`` on
+        (:func:`~memgym.machine.every_length_reference`).
 
         Raises ``TooManyStates`` (a ``ValueError``) past ``max_states`` states.
         """
+        if every_length:
+            return every_length_reference(
+                self.payload_system(), self.n_min, self.act_tokens, self.obs_tokens, max_states
+            )
         return framed_reference(
             self.payload_system(),
             (self.n_min, self.n_max),

@@ -153,10 +153,10 @@ def test_extract_prove_and_dot(tmp_path, monkeypatch, capsys):
 
     asked = []
     monkeypatch.setattr(memgym, "reference", too_large)
-    main(["extract", str(tmp_path / "checkpoint"), "--prove-up-to", "1000"])
+    main(["extract", str(tmp_path / "checkpoint"), "--prove"])
     printed = capsys.readouterr().out
     assert "no reference machine (more than 1,000,000 states): sampled check only" in printed
-    assert asked == [{"num_cards": 4, "n_range": (4, 1000)}]
+    assert asked == [{"every_length": True}]
 
 
 def cli_error(capsys, argv: list[str]) -> str:

@@ -194,3 +194,21 @@ def test_hand_built_automata_equal_the_presets_reference_machines(
     assert broken.status == "counterexample"
     stream = np.array([broken.stream])
     assert reference.run(stream)[0, -1] == broken.expected != broken.predicted
+
+
+@pytest.mark.parametrize(
+    ("env_id", "model"),
+    [
+        ("memgym/RememberEasy-v0", lambda: remember_model(4)),
+        ("memgym/CountEasy-v0", lambda: count_model(8)),
+        ("memgym/RepeatEasy-v0", lambda: repeat_model(4, 2)),
+    ],
+)
+def test_a_proof_against_the_every_length_reference_holds_past_n_max(env_id, model):
+    automaton = Automaton.from_model(model())
+    proof = prove(automaton, memgym.reference(env_id, every_length=True))
+    assert proof.proved
+    # what the proof claims, sampled: right on episodes ten times as long as the preset's
+    long = memgym.batch_rollouts(env_id, 64, seed=0, **memgym.scaled_length_kwargs(env_id, 10))
+    predicted = automaton.run(long.act).predictions
+    assert np.array_equal(predicted[long.mask], long.target[long.mask])

@@ -245,3 +245,38 @@ def test_refinement_finds_a_duplicated_state():
         obs_tokens=machine.obs_tokens,
     )
     assert refined_size(doubled) == machine.num_states
+
+
+@functools.cache
+def every_length(env_id: str) -> ReferenceMachine:
+    return reference(env_id, every_length=True)
+
+
+@pytest.mark.parametrize("env_id", BUILDABLE_IDS)
+def test_every_length_reference_gives_the_target_at_any_length_and_is_minimal(env_id):
+    machine = every_length(env_id)
+    for factor in (1, 10):
+        kwargs = memgym.scaled_length_kwargs(env_id, factor)
+        check_on(machine, batch_rollouts(env_id, 64, seed=factor, **kwargs))
+    assert refined_size(machine) == machine.num_states
+    assert machine.num_states <= preset_reference(env_id).num_states
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=small_cases(), seed=st.integers(0, 2**32 - 1), longer=st.integers(1, 40))
+def test_every_length_reference_of_small_tasks_holds_past_n_max(case, seed, longer):
+    env_id, kwargs, _ = case
+    machine = reference(env_id, every_length=True, max_states=TEST_BUDGET, **kwargs)
+    n_min, n_max = kwargs["n_range"]
+    far = {**kwargs, "n_range": (n_min, n_max + longer)}
+    check_on(machine, batch_rollouts(env_id, 16, seed=seed, **far))
+    assert refined_size(machine) == machine.num_states
+
+
+def test_every_length_reference_accepts_what_the_bounded_one_refuses():
+    bounded, unbounded = reference("memgym/RepeatEasy-v0"), every_length("memgym/RepeatEasy-v0")
+    long = batch_rollouts("memgym/RepeatEasy-v0", 8, seed=0, n_range=(40, 40))
+    assert (bounded.run(long.act)[:, -1] == -1).all()  # 40 cards is past n_max = 16: the sink
+    check_on(unbounded, long)
+    early = np.array([[0, 0, unbounded.act_tokens.index("[ask]")]])  # [ask] before n_min
+    assert unbounded.run(early)[0, -1] == -1
