@@ -54,7 +54,7 @@ def history_keys(observation_space: spaces.Space) -> dict[str, str | None]:
     """The history's keys, each with the key of the env's ``Dict`` it holds (``None`` for an
     env whose observation is not a ``Dict``)."""
     if isinstance(observation_space, spaces.Dict):
-        return {f"{HISTORY_KEY}.{key}": key for key in observation_space.spaces}
+        return {f"{HISTORY_KEY}_{key}": key for key in observation_space.spaces}
     return {HISTORY_KEY: None}
 
 
@@ -73,7 +73,7 @@ class TokenHistoryWrapper(gym.ObservationWrapper, RecordConstructorArgs):
     """
     Replace each observation by the episode's history of observations.
 
-    The observation becomes a ``Dict`` with ``"history"`` (or ``"history.<key>"`` for each key
+    The observation becomes a ``Dict`` with ``"history"`` (or ``"history_<key>"`` for each key
     of a ``Dict`` observation), the observations since the last reset (left-aligned, padded
     with token 0 or the ``Box`` point nearest 0), and ``"length"``, how many are valid. When an
     episode runs longer than ``max_length`` steps, the most recent ``max_length`` are kept.

@@ -34,7 +34,8 @@ from agents.sb3.tokens import num_tokens as count_tokens
 
 def tokens_from_zero(obs: PyTorchObs, space: spaces.Space) -> PyTorchObs:
     """Token observations shifted to start at 0 (SB3's one-hot encoding ignores ``start``),
-    checked to be integral ids in range; other observations unchanged.
+    checked to be integral ids in range; other observations unchanged. All-zero rows are
+    RecurrentPPO's padding of short sequences and become token 0.
 
     :raises ValueError: on non-integral or out-of-range token ids
     """
@@ -42,9 +43,11 @@ def tokens_from_zero(obs: PyTorchObs, space: spaces.Space) -> PyTorchObs:
         return {key: tokens_from_zero(value, space[key]) for key, value in obs.items()}
     if not is_token_space(space):
         return obs
+    flat = obs.reshape(obs.shape[0], -1)
     start = th.as_tensor(np.asarray(space.start).reshape(-1), device=obs.device)
-    flat = obs.reshape(obs.shape[0], -1) - start
-    return read_token_ids(flat, token_radices(space), "observations").view(obs.shape)
+    padding = (flat == 0).all(dim=1, keepdim=True)
+    shifted = th.where(padding, th.zeros_like(flat), flat - start)
+    return read_token_ids(shifted, token_radices(space), "observations").view(obs.shape)
 
 
 class ReplacedRecurrentPolicy(RecurrentActorCriticPolicy):

@@ -140,7 +140,7 @@ class TokenChoice(nn.Module):
         if self.token_choice == "soft":
             return soft
         hard = nn.functional.one_hot(soft.argmax(dim=-1), soft.shape[-1]).to(soft.dtype)
-        return hard + soft - soft.detach()
+        return hard + (soft - soft.detach())  # exactly the one-hot forward
 
 
 def mixture_scan(
