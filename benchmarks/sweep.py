@@ -23,7 +23,7 @@ scripts themselves travel with the tasks. A benchmark joins the sweep with an en
 
     python benchmarks/sweep.py results --presets RememberEasy CountEasy --seeds 3 --jobs 2
     python benchmarks/sweep.py --address auto results --presets RememberEasy CountEasy --seeds 3
-    python benchmarks/sweep.py rl --presets RememberEasy --seeds 3 --jobs 2
+    python benchmarks/sweep.py rl --envs RememberMedium --seeds 3 --jobs 2
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def rl_grid(argv: Sequence[str], cpus_per_run: int | None = None) -> Grid:
     _send_by_value(rl)
     return Grid(
         runs=[Run(rl.record_path(job).stem, job, cpus=1) for job in jobs],
-        execute=rl.run,
+        execute=rl.run_job,
         render=partial(rl.write_report, Path(args.out), args.write_docs),
         logs=Path(args.out) / "logs",
         local_cpus=args.jobs,

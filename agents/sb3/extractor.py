@@ -1,10 +1,11 @@
-"""A features extractor that runs the boolean scan over the token history, for any SB3 algorithm.
+"""A features extractor that runs the boolean scan over the observation history, for any SB3
+algorithm (PPO, A2C, DQN).
 
-SB3 features extractors are stateless, so :class:`TokenHistoryWrapper` turns a ``Discrete``
-observation into the history of tokens seen so far in the episode, and
-:class:`BooleanRNNExtractor` scans that history and returns the truth values of the final state::
+SB3 features extractors are stateless, so :class:`~agents.sb3.history.TokenHistoryWrapper`
+makes each observation the episode's history, and :class:`BooleanRNNExtractor` scans it and
+returns the truth values of the final state::
 
-    env = TokenHistoryWrapper(gym.make("memgym/RememberEasy-v0"), max_length=17)
+    env = TokenHistoryWrapper(gym.make("CartPole-v1"), max_length=500)
     policy_kwargs = dict(features_extractor_class=BooleanRNNExtractor)
     model = PPO("MultiInputPolicy", env, policy_kwargs=policy_kwargs)
 """
@@ -13,72 +14,52 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.preprocessing import is_image_space, preprocess_obs
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    NatureCNN,
+)
 
 from agents.sb3._scale import FEATURE_SCALE, check_feature_scale, state_encoder, truth_values
+from agents.sb3.history import LENGTH_KEY, step_space
+from agents.sb3.tokens import (
+    NORMALISATION_HINT,
+    TokenChoice,
+    is_token_space,
+    mixed_radix,
+    mixture_scan,
+    read_token_ids,
+    token_radices,
+)
+from agents.sb3.tokens import num_tokens as count_tokens
 
 
-class TokenHistoryWrapper(gym.ObservationWrapper):
-    """
-    Replace a ``Discrete`` observation by the episode's token history.
-
-    The observation becomes a ``Dict`` with ``"tokens"``, the tokens seen since the last reset
-    (left-aligned, padded with zeros to ``max_length``), and ``"length"``, how many are valid.
-    When an episode runs longer than ``max_length`` steps, the most recent ``max_length`` tokens
-    are kept.
-
-    :param env: Environment with a ``Discrete`` observation space
-    :param max_length: Number of tokens the history holds
-    """
-
-    def __init__(self, env: gym.Env, max_length: int) -> None:
-        super().__init__(env)
-        if not isinstance(env.observation_space, spaces.Discrete):
-            raise ValueError(
-                "TokenHistoryWrapper needs a Discrete observation space, got "
-                f"{env.observation_space}"
-            )
-        if max_length < 1:
-            raise ValueError(f"max_length must be positive, got {max_length}")
-        self.max_length = max_length
-        self._start = int(env.observation_space.start)
-        num_tokens = int(env.observation_space.n)
-        self.observation_space = spaces.Dict(
-            {
-                "tokens": spaces.Box(0, num_tokens - 1, (max_length,), np.int64),
-                "length": spaces.Box(1, max_length, (1,), np.int64),
-            }
-        )
-        self._tokens = np.zeros(max_length, dtype=np.int64)
-        self._length = 0
-
-    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Start an empty history, then reset the environment."""
-        self._length = 0
-        return super().reset(**kwargs)
-
-    def observation(self, observation: int) -> dict[str, np.ndarray]:
-        """Append the new token and return the history."""
-        if self._length == self.max_length:
-            self._tokens[:-1] = self._tokens[1:]
-        else:
-            self._length += 1
-        self._tokens[self._length - 1] = int(observation) - self._start
-        return {"tokens": self._tokens.copy(), "length": np.array([self._length], dtype=np.int64)}
+def usual_extractor_class(space: spaces.Space) -> type[BaseFeaturesExtractor]:
+    """SB3's usual features extractor for ``space``: ``CombinedExtractor`` for a ``Dict``,
+    ``NatureCNN`` for an image, ``FlattenExtractor`` otherwise."""
+    if isinstance(space, spaces.Dict):
+        return CombinedExtractor
+    if is_image_space(space, check_channels=False):
+        return NatureCNN
+    return FlattenExtractor
 
 
 class BooleanRNNExtractor(BaseFeaturesExtractor):
     """
-    Features of the boolean RNN's state after reading a token history.
+    Features of the boolean RNN's state after reading an observation history.
 
-    Runs one scan over the padded history and returns ``sigmoid(x / feature_scale)`` of the
-    state at the last valid position: each feature is the soft truth value of one state bit.
+    Token observations (``Discrete``, ``MultiDiscrete``) are read as tokens exactly; any other
+    observation goes through SB3's usual features extractor for one step's space and a learned
+    choice among ``num_tokens`` tokens (:class:`~agents.sb3.tokens.TokenChoice`). One scan runs
+    over the padded history; the features are ``sigmoid(x / feature_scale)`` of the state at
+    the last valid step, the soft truth value of each state bit.
 
-    :param observation_space: The ``Dict`` space of :class:`TokenHistoryWrapper`
+    :param observation_space: The ``Dict`` space of :class:`~agents.sb3.history.TokenHistoryWrapper`
     :param state_dim: Number of state bits (the features' size)
     :param param_noise: Standard deviation of the parameter noise in training mode
     :param init_std: Standard deviation of the initial parameters
@@ -86,6 +67,14 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
     :param lr_scale: How many times the learning rate the boolean parameters step (Adam); the
         default 30 is what made PPO learn RememberEasy and RepeatEasy (1 did not)
     :param feature_scale: The states are divided by it before the sigmoid
+    :param num_tokens: ``K``, the tokens a non-token observation is mapped to
+    :param token_choice: ``"straight_through"`` or ``"soft"`` (see
+        :class:`~agents.sb3.tokens.TokenChoice`)
+    :param step_extractor_class: Features extractor of one step's observation for the learned
+        choice; default SB3's usual one for that space
+    :param step_extractor_kwargs: Its keyword arguments
+    :raises ValueError: on a space that is not a history, or bad settings; at run time on
+        lengths outside ``[1, max_length]`` or token ids that are not integral
     """
 
     def __init__(
@@ -97,21 +86,43 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
         scan: str = "auto",
         lr_scale: float = 30.0,
         feature_scale: float = FEATURE_SCALE,
+        num_tokens: int = 16,
+        token_choice: str = "straight_through",
+        step_extractor_class: type[BaseFeaturesExtractor] | None = None,
+        step_extractor_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(observation_space, spaces.Dict) or set(observation_space.spaces) != {
-            "tokens",
-            "length",
-        }:
+        if not (
+            isinstance(observation_space, spaces.Dict)
+            and isinstance(observation_space.spaces.get(LENGTH_KEY), spaces.Discrete)
+            and len(observation_space.spaces) > 1
+        ):
             raise ValueError(
-                "BooleanRNNExtractor needs the Dict observation space of TokenHistoryWrapper, "
-                f"got {observation_space}"
+                "BooleanRNNExtractor needs the Dict observation space of TokenHistoryWrapper "
+                f"(history keys and a Discrete 'length'), got {observation_space}"
             )
         check_feature_scale(feature_scale)
         super().__init__(observation_space, features_dim=state_dim)
         self.feature_scale = feature_scale
-        num_tokens = int(observation_space["tokens"].high.max()) + 1
+        self.max_length = int(observation_space[LENGTH_KEY].n) - 1
+        self.steps = {
+            name: step_space(space, self.max_length)
+            for name, space in observation_space.spaces.items()
+            if name != LENGTH_KEY
+        }
+        single = next(iter(self.steps.values())) if len(self.steps) == 1 else None
+        self.exact = single is not None and is_token_space(single) and step_extractor_class is None
+        if self.exact:
+            self.radices = token_radices(single)
+            vocabulary = count_tokens(single)
+            self.step_extractor, self.choice = None, None
+        else:
+            space = single if single is not None else spaces.Dict(self.steps)
+            extractor_class = step_extractor_class or usual_extractor_class(space)
+            self.step_extractor = extractor_class(space, **(step_extractor_kwargs or {}))
+            self.choice = TokenChoice(self.step_extractor.features_dim, num_tokens, token_choice)
+            vocabulary = num_tokens
         self.rnn = state_encoder(
-            num_tokens,
+            vocabulary,
             state_dim,
             param_noise=param_noise,
             init_std=init_std,
@@ -120,9 +131,46 @@ class BooleanRNNExtractor(BaseFeaturesExtractor):
         )
 
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
-        """Scan each history and return the truth values of its last valid state."""
-        tokens = observations["tokens"].long()
-        last = observations["length"].long().view(-1) - 1
-        states = self.rnn.scan_states(tokens)
-        last_states = states[th.arange(tokens.shape[0], device=tokens.device), last]
+        """Scan each history and return the truth values of its last valid state, ``(B, D)``.
+
+        :param observations: The history keys (raw or as SB3 preprocesses them) and
+            ``"length"`` (``(B,)`` or ``(B, 1)`` ids, or ``(B, max_length + 1)`` one-hot)
+        """
+        length = self._lengths(observations[LENGTH_KEY])
+        B, L = length.shape[0], self.max_length
+        if self.exact:
+            (name,) = self.steps
+            ids = read_token_ids(
+                observations[name].reshape(B, -1), np.tile(self.radices, L), f"'{name}'"
+            )
+            states = self.rnn.scan_states(mixed_radix(ids.view(B, L, -1), self.radices))
+        else:
+            per_step = {
+                name: self._per_step(observations[name], space, name)
+                for name, space in self.steps.items()
+            }
+            step_obs = per_step if len(per_step) > 1 else next(iter(per_step.values()))
+            weights = self.choice(self.step_extractor(step_obs)).view(B, L, -1)
+            A, _, x0 = self.rnn.effective_parameters(noisy=self.training)
+            states = mixture_scan(A, weights, x0.expand(B, -1), None, x0, self.rnn.scan)
+        last_states = states[th.arange(B, device=states.device), length - 1]
         return truth_values(last_states, self.feature_scale)
+
+    def _lengths(self, values: th.Tensor) -> th.Tensor:
+        values = values.reshape(values.shape[0], -1)
+        length = read_token_ids(values, np.array([self.max_length + 1]), "'length'")[:, 0]
+        if length.numel() and bool(((length < 1) | (length > self.max_length)).any()):
+            raise ValueError(
+                f"'length' must lie in [1, {self.max_length}] (the valid steps of the history), "
+                f"got values in [{int(length.min())}, {int(length.max())}]; {NORMALISATION_HINT}"
+            )
+        return length
+
+    def _per_step(self, values: th.Tensor, space: spaces.Space, name: str) -> th.Tensor:
+        """One row per step, ``(B * max_length, ...)``, preprocessed as SB3 does for ``space``."""
+        B, L = values.shape[0], self.max_length
+        if is_token_space(space):
+            radices = token_radices(space)
+            ids = read_token_ids(values.reshape(B, -1), np.tile(radices, L), f"'{name}'")
+            return preprocess_obs(ids.view(B * L, -1).squeeze(-1), space)
+        return preprocess_obs(values.reshape(B * L, *space.shape), space)

@@ -62,23 +62,27 @@ def test_history_wrapper_keeps_the_episode_tokens():
     obs, _ = env.reset(seed=0)
     for step in range(5):
         recent = seen[-3:]
-        assert obs["tokens"].tolist() == recent + [0] * (3 - len(recent))
-        assert obs["length"].tolist() == [len(recent)]
+        assert obs["history"].tolist() == recent + [0] * (3 - len(recent))
+        assert int(obs["length"]) == len(recent)
         assert env.observation_space.contains(obs)
         if step < 4:
             seen.append(int(raw.step(0)[0]))
             obs = env.step(0)[0]
-    assert env.reset(seed=1)[0]["length"].tolist() == [1]
+    assert int(env.reset(seed=1)[0]["length"]) == 1
 
 
-def test_non_discrete_observations_are_refused():
-    box_env = gym.make("CartPole-v1")
-    with pytest.raises(ValueError, match="Discrete"):
-        TokenHistoryWrapper(box_env, 8)
-    with pytest.raises(ValueError, match="Discrete"):
-        RecurrentPPO(BooleanRecurrentPolicy, box_env)
+def test_unsupported_spaces_are_refused():
+    with pytest.raises(ValueError, match="max_length"):
+        TokenHistoryWrapper(gym.make("FrozenLake-v1"), 0)
+    with pytest.raises(ValueError, match="Discrete, 1-D MultiDiscrete and Box"):
+        TokenHistoryWrapper(TextEnv(), 8)
     with pytest.raises(ValueError, match="TokenHistoryWrapper"):
-        BooleanRNNExtractor(box_env.observation_space)
+        BooleanRNNExtractor(gym.make("CartPole-v1").observation_space)
+
+
+class TextEnv(gym.Env):
+    observation_space = gym.spaces.Text(4)
+    action_space = gym.spaces.Discrete(2)
 
 
 @pytest.mark.parametrize("feature_scale", [0.0, -1.0])
@@ -129,7 +133,7 @@ def test_extractor_reads_the_last_valid_state():
     extractor = BooleanRNNExtractor(history_env().observation_space, state_dim=8)
     tokens = th.randint(0, 7, (4, MAX_LENGTH))
     length = th.tensor([[1], [5], [17], [9]])
-    features = extractor({"tokens": tokens.float(), "length": length.float()})
+    features = extractor({"history": tokens.float(), "length": length.float()})
     states = extractor.rnn.scan_states(tokens)
     for row in range(4):
         expected = th.sigmoid(states[row, length[row, 0] - 1] / extractor.feature_scale)
@@ -310,7 +314,7 @@ def test_lr_scale_keeps_the_values_and_scales_the_adam_step():
     plain = BooleanRNNExtractor(obs_space, state_dim=8, lr_scale=1.0)
     th.manual_seed(0)
     scaled = BooleanRNNExtractor(obs_space, state_dim=8, lr_scale=10.0)
-    obs = {"tokens": th.randint(0, 6, (4, MAX_LENGTH)), "length": th.full((4, 1), MAX_LENGTH)}
+    obs = {"history": th.randint(0, 6, (4, MAX_LENGTH)), "length": th.full((4, 1), MAX_LENGTH)}
     th.testing.assert_close(plain(obs), scaled(obs))
     steps = []
     for extractor in (plain, scaled):

@@ -166,7 +166,7 @@ def test_run_grid_needs_a_ray_instance(tmp_path, monkeypatch):
 
 
 def test_the_rl_grid_has_a_single_cpu_run_per_missing_record(tmp_path):
-    argv = ["--presets", "RememberEasy", "--algos", "ppo_mlp", "rppo_lstm", "--seeds", "2"]
+    argv = ["--envs", "RememberEasy", "--algos", "ppo_mlp", "rppo_lstm", "--seeds", "2"]
     argv += ["--jobs", "3", "--out", str(tmp_path)]
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "RememberEasy-ppo_mlp-1.json").write_text("{}")
