@@ -104,15 +104,13 @@ def results_grid(argv: Sequence[str], cpus_per_run: int | None = None) -> Grid:
 
 def rl_grid(argv: Sequence[str], cpus_per_run: int | None = None) -> Grid:
     """The grid of ``benchmarks/rl.py`` for its options ``argv`` (one CPU a run: the runs are
-    single-threaded). Raises ``ValueError`` if ``cpus_per_run`` is given or ``--jobs`` is below
-    1."""
+    single-threaded). Raises ``ValueError`` if ``cpus_per_run`` is given; ``rl.parse_args``
+    refuses the options it refuses (``--jobs`` below 1, ...)."""
     if cpus_per_run is not None:
         raise ValueError("--cpus-per-run is for results runs; an RL run uses one CPU")
     import rl
 
     args = rl.parse_args(list(argv))
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
     args.out = str(Path(args.out).resolve())
     jobs = [job for job in rl.grid(args) if not rl.record_path(job).exists()]
     _send_by_value(rl)

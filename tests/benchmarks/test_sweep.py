@@ -140,7 +140,7 @@ def test_the_command_line_joins_a_cluster_by_address(local_ray, tmp_path):
     "argv, message",
     [
         (["--cpus-per-run", "2", "rl"], "--cpus-per-run is for results runs"),
-        (["rl", "--jobs", "0"], "--jobs must be at least 1, got 0"),
+        (["rl", "--jobs", "0"], "--jobs must be at least 1"),
         (["--cpus-per-run", "0", "results"], "--cpus-per-run must be at least 1"),
         (["--retries", "-1", "results"], "--retries must not be negative"),
         (["results", "--speed"], "--speed measures this machine"),
