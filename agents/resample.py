@@ -197,10 +197,10 @@ def _answer_bits(rewirer: _Rewirer, view: _BatchView) -> None:
                 continue
         b, t = positions[rewirer.pick(len(positions))].tolist()
         token = int(act[b, t])
-        source = _evidence_bit(before, act == token, mask, named, before[b, t])
-        if source is None:
+        evidence = _evidence_bit(before, act == token, mask, named, before[b, t])
+        if evidence is None:
             continue
-        rewirer.rewire(dormant.pop(rewirer.pick(len(dormant))), token, source, output)
+        rewirer.rewire(dormant.pop(rewirer.pick(len(dormant))), token, evidence[0], output)
 
 
 @dataclass(frozen=True)
@@ -223,11 +223,13 @@ class Miss:
 @dataclass(frozen=True)
 class Growth:
     """What a rule would grow: ``bits`` dormant bits, never twice for the same ``link``, by
-    ``wire(rewirer, bits)``."""
+    ``wire(rewirer, bits)``; ``support``: on how many positions of the batch its evidence
+    holds (0 for a rule without exact evidence)."""
 
     link: tuple[int, ...]
     bits: int
     wire: Callable[[_Rewirer, list[int]], None]
+    support: int
 
 
 Rule = Callable[[Miss], Growth | None]
@@ -238,12 +240,15 @@ def answer_bit(miss: Miss) -> Growth | None:
     """A bit true before the token always means the output there: an answer bit
     "the token read while that bit is true", which names the output."""
     view, token = miss.view, miss.token
-    source = _evidence_bit(
+    evidence = _evidence_bit(
         view.before, view.act == token, view.mask, miss.named, view.before[miss.b, miss.t]
     )
-    if source is None:
+    if evidence is None:
         return None
-    return Growth((token, source), 1, lambda r, bits: r.rewire(bits[0], token, source, miss.output))
+    source, support = evidence
+    return Growth(
+        (token, source), 1, lambda r, bits: r.rewire(bits[0], token, source, miss.output), support
+    )
 
 
 def delay_line(miss: Miss) -> Growth | None:
@@ -252,7 +257,8 @@ def delay_line(miss: Miss) -> Growth | None:
     line = _line_evidence(miss, _delay_reads)
     if line is None:
         return None
-    return _line_growth(miss, *line, bits=line[1] + 1)
+    (token, lag), support = line
+    return _line_growth(miss, token, lag, lag + 1, support)
 
 
 def latch(miss: Miss) -> Growth | None:
@@ -260,7 +266,8 @@ def latch(miss: Miss) -> Growth | None:
     line = _line_evidence(miss, _latch_reads)
     if line is None:
         return None
-    return _line_growth(miss, *line, bits=LATCH_BITS)
+    (token, lag), support = line
+    return _line_growth(miss, token, lag, LATCH_BITS, support)
 
 
 def successor(miss: Miss) -> Growth | None:
@@ -279,18 +286,19 @@ def successor(miss: Miss) -> Growth | None:
         keeps = rewirer.model.A.detach()[:, source, source] > 0
         rewirer.rewire(bits[0], token, source, miss.output, names=False, keep=keeps)
 
-    return Growth((token, source), 1, wire)
+    return Growth((token, source), 1, wire, support=0)
 
 
 RULES: tuple[Rule, ...] = (answer_bit, delay_line, latch, successor)
-"""The growth rules, in the order they are tried: exact evidence (a bit, a token at a fixed
-lag, a token at any lag) before the successor, which restores what was dropped last."""
+"""The growth rules. For a miss, the growth with the most support wins, the first in this
+order among equals: exact evidence (a bit, a token at a fixed lag, a token at any lag) before
+the successor, which restores what was dropped last."""
 
 
 def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]]) -> bool:
-    """One round: for each missed output, at a random position where it is missed, apply the
-    first rule whose growth has a new link and fits the dormant bits left; whether anything
-    was rewired."""
+    """One round: for each missed output, at a random position where it is missed, grow what
+    the rule with the most support asks for (:data:`RULES`), if its link is new and it fits the
+    dormant bits left; whether anything was rewired."""
     rewired = {r.bit for r in rewirer.done}
     dormant = [bit for bit in view.dormant if bit not in rewired]
     missed = view.is_target & ~view.fired & view.mask.unsqueeze(-1)
@@ -301,36 +309,36 @@ def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]]) -> b
         positions = torch.nonzero(missed[..., output])
         b, t = positions[rewirer.pick(len(positions))].tolist()
         miss = Miss(view, output, b, t, view.is_target[..., output] & view.mask)
-        for rule in RULES:
-            growth = rule(miss)
-            if growth is None:
-                continue
-            if growth.link not in links and growth.bits <= len(dormant):
-                links.add(growth.link)
-                growth.wire(
-                    rewirer, [dormant.pop(rewirer.pick(len(dormant))) for _ in range(growth.bits)]
-                )
-                grown = True
-            break
+        growths = [growth for rule in RULES if (growth := rule(miss)) is not None]
+        if not growths:
+            continue
+        growth = max(growths, key=lambda g: g.support)  # the first among equals
+        if growth.link not in links and growth.bits <= len(dormant):
+            links.add(growth.link)
+            growth.wire(
+                rewirer, [dormant.pop(rewirer.pick(len(dormant))) for _ in range(growth.bits)]
+            )
+            grown = True
     return grown
 
 
-def _line_growth(miss: Miss, token: int, lag: int, bits: int) -> Growth:
+def _line_growth(miss: Miss, token: int, lag: int, bits: int, support: int) -> Growth:
     asked, output = miss.token, miss.output
     return Growth(
         (token, lag, asked),
         bits,
         lambda r, wired: _delay_line(r, wired, token, lag, asked, output),
+        support,
     )
 
 
 def _line_evidence(
     miss: Miss, reads: Callable[..., Iterator[tuple[tuple[int, int], Tensor]]]
-) -> tuple[int, int] | None:
+) -> tuple[tuple[int, int], int] | None:
     """The (token, lag) of ``reads`` (:func:`_delay_reads` or :func:`_latch_reads`) such that
     reading the token that many steps before the token read at the miss always means the output
-    is the target there on the batch, and most often so; None if there is no such pair, or if
-    the token read at the miss alone already tells."""
+    is the target there on the batch, and most often so, with that support; None if there is no
+    such pair, or if the token read at the miss alone already tells."""
     act, mask, named, b, t = miss.view.act, miss.view.mask, miss.named, miss.b, miss.t
     asked = (act == act[b, t]) & mask
     if bool(named[asked].all()):
@@ -367,15 +375,16 @@ def _later(x: Tensor, lag: int) -> Tensor:
 
 def _most_support(
     candidates: Iterator[tuple[tuple[int, int], Tensor]], named: Tensor
-) -> tuple[int, int] | None:
+) -> tuple[tuple[int, int], int] | None:
     """Of the candidate lines and where they would fire, the first of those that fire most
-    often among the ones that fire only where the output is the target; None if none does."""
+    often among the ones that fire only where the output is the target, and how often; None if
+    none does."""
     best, best_support = None, 0
     for line, reads in candidates:
         support = int(reads.sum())
         if support > best_support and bool(named[reads].all()):
             best, best_support = line, support
-    return best
+    return None if best is None else (best, best_support)
 
 
 def _delay_line(
@@ -405,9 +414,10 @@ def _delay_line(
 
 def _evidence_bit(
     before: Tensor, at_token: Tensor, mask: Tensor, named: Tensor, candidates: Tensor
-) -> int | None:
+) -> tuple[int, int] | None:
     """Among the ``candidates`` (bool ``(D,)``), the bit that, true before the token is read,
-    always means the output is the target on this batch, and most often so; None if none does.
+    always means the output is the target on this batch, and most often so, and how often;
+    None if none does.
     ``before`` ``(B, T, D)``: the states before each position; ``at_token``, ``mask``,
     ``named`` ``(B, T)``: where the token is read, the valid positions, where the output is
     the target."""
@@ -418,4 +428,5 @@ def _evidence_bit(
     exact = candidates & (support > 0) & (hits == support)
     if not exact.any():
         return None
-    return int(torch.where(exact, support, -1.0).argmax())
+    bit = int(torch.where(exact, support, -1.0).argmax())
+    return bit, int(support[bit])

@@ -317,7 +317,13 @@ def train(
 
     state = TrainState()
     if resume and checkpoint is not None and checkpoint.exists():
-        saved = restore_training(checkpoint, model, optimizer, config=dataclasses.asdict(config))
+        saved = restore_training(
+            checkpoint,
+            model,
+            optimizer,
+            config=dataclasses.asdict(config),
+            defaults=dataclasses.asdict(TrainConfig()),
+        )
         state = TrainState(**{k: v for k, v in saved.items() if k in TRAIN_STATE_FIELDS})
 
     def save() -> None:
