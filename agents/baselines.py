@@ -30,7 +30,7 @@ class RecurrentBaseline(nn.Module):
     hardens = False
     default_lr = 0.01
 
-    def training_init_(self, keep: float, shift: float) -> None:
+    def training_init_(self, keep: float) -> None:
         """No-op (PyTorch's own init)."""
 
     def prior_step_(self, rate: float) -> None:

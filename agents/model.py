@@ -109,23 +109,16 @@ class BooleanRNN(nn.Module):
         """The thresholded automaton: ``(A > 0, C > 0, x0 > 0)`` as bool tensors (the means)."""
         return self.A.detach() > 0, self.C.detach() > 0, self.x0.detach() > 0
 
-    def training_init_(self, keep: float, shift: float) -> None:
-        """Re-draw every ``A_i`` as ``N(-keep/2, σ) + keep·I`` (σ = ``init_std``), then add
-        ``shift`` to the entries ``A_i[d+1, d]`` (cyclic).
+    def training_init_(self, keep: float) -> None:
+        """Re-draw every ``A_i`` as ``N(-keep/2, σ) + keep·I`` (σ = ``init_std``).
 
         Each bit starts by keeping itself, so gradients reach the first token of a long
         episode; the off-diagonal mean ``-keep/2`` lies well below ``-log D`` (a soft OR of D
-        "false" terms at ``-a`` is about ``log D - a``), or every bit soon turns true. With
-        ``shift``, bit d also feeds bit d+1, so each token starts as "keep and shift": a unary
-        counter needs a token that moves a true bit one place on, which is hard to find from
-        "keep" alone, and the first-error loss removes the shift wherever it is not wanted.
+        "false" terms at ``-a`` is about ``log D - a``), or every bit soon turns true.
         """
         with torch.no_grad():
-            D = self.state_dim
-            eye = torch.eye(D, device=self.A.device)
+            eye = torch.eye(self.state_dim, device=self.A.device)
             self.A.copy_(torch.randn_like(self.A) * self.init_std - keep / 2 + keep * eye)
-            rows = torch.arange(D, device=self.A.device)
-            self.A[:, (rows + 1) % D, rows] += shift
 
     def keep_prior(self) -> Tensor:
         """How far the ``A_i`` are from "every bit keeps itself and feeds no other":

@@ -69,7 +69,6 @@ class TrainConfig:
     param_noise: float = option(1.5, "σ of the boolean RNN's parameter noise")
     init_std: float = option(2.0, "the boolean RNN's init scale")
     init_keep: float = option(16.0, "the boolean RNN's A_i start near 'keep every bit'")
-    init_shift: float = option(16.0, "and near 'bit d also sets bit d+1'")
     loss: str = option("first_error_sign", "loss before hardening", LOSSES)
     curriculum_steps: int = option(0, "> 0: widen n_max linearly from n_min over this many steps")
     seed: int = option(0, "seed of the init and of every batch")
@@ -256,7 +255,7 @@ def make_model(config: TrainConfig) -> nn.Module:
             "scan": config.scan,
         },
     )
-    model.training_init_(config.init_keep, config.init_shift)
+    model.training_init_(config.init_keep)
     return model
 
 

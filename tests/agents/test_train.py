@@ -67,12 +67,10 @@ def test_sign_loss_sees_misses_that_cross_entropy_hardly_sees():
     assert first_error_sign_loss(_logits([[1]]), target, mask, misses(_logits([[1]]), target)) == 0
 
 
-def test_the_training_init_keeps_every_bit_and_seeds_the_cyclic_shift():
+def test_the_training_init_keeps_every_bit():
     model = BooleanRNN(2, 3, 8, init_std=0.0)
-    model.training_init_(keep=16.0, shift=4.0)
-    rows = torch.arange(8)
+    model.training_init_(keep=16.0)
     expected = torch.full((8, 8), -8.0) + 16 * torch.eye(8)
-    expected[(rows + 1) % 8, rows] += 4.0
     assert torch.equal(model.A.detach(), expected.expand(2, 8, 8))
 
 
