@@ -205,10 +205,15 @@ def command_line() -> str:
 
 def hardened(run: dict[str, Any]) -> str:
     """`` (hardened from M, verified at N in S s)`` for a boolean RNN run that hardened (or
-    ``until N, not verified``), else nothing."""
+    ``until N, not verified``; records from before the one learner say ``per-preset recipe``),
+    else nothing."""
     if run.get("harden_from") is None:
         return ""
-    if run.get("verified_at") is None:
+    if "verified_at" not in run:  # trained before the one learner
+        return (
+            f" (hardened from {run['harden_from']} until {run['steps_trained']}, per-preset recipe)"
+        )
+    if run["verified_at"] is None:
         return f" (hardened from {run['harden_from']} until {run['steps_trained']}, not verified)"
     seconds = run["seconds_to_verified"]
     verified = f"verified at {run['verified_at']} in {seconds:.0f} s"
@@ -241,8 +246,8 @@ def render(out: Path, docs: Path) -> None:
         'step budget is the "of" figure of their row. The boolean RNN hardens from its first',
         "100% (or step 3,000), checks its automaton every 500 hardening steps, rewires dormant",
         "bits from fresh episodes when it does not verify (`agents.resample`), and stops once",
-        "it verifies. Rows whose command names `--recipe` or whose notes say so were trained",
-        "with an earlier per-preset recipe (docs/results-notes.md).",
+        'it verifies. Rows marked "per-preset recipe" were trained before this one learner,',
+        "with the settings docs/results-notes.md gives for them.",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
