@@ -43,15 +43,16 @@ def test_train_eval_extract(tmp_path, capsys):
     assert "verified" in capsys.readouterr().out and png.exists()
 
 
+@pytest.mark.slow
 def test_train_hardens_and_stops_once_the_automaton_verifies(tmp_path, capsys):
     out = str(tmp_path / "hard")
     args = ["train", "memgym/RememberEasy-v0", "--batch-size", "32", "--out", out]
-    main([*args, "--steps", "2000", "--harden-noise", "4"])
+    main([*args, "--steps", "2000", "--harden-noise", "4", "--check-interval", "100"])
     printed = capsys.readouterr().out
     assert "hardened from step" in printed and "100% held-out answers" in printed
     assert "automaton verified at step" in printed
     with pytest.raises(ValueError, match="harden_noise"):  # a resume must keep the settings
-        main([*args, "--steps", "2000", "--resume"])
+        main([*args, "--steps", "2000", "--check-interval", "100", "--resume"])
 
 
 def test_train_harden_start(tmp_path, capsys):

@@ -174,9 +174,12 @@ def test_the_config_picks_the_scan_of_the_boolean_rnn():
     assert make_model(TrainConfig(scan="blelloch")).scan == "blelloch"
 
 
-SMALL = TrainConfig(steps=2000, batch_size=32, eval_interval=20, eval_episodes=200)
+SMALL = TrainConfig(
+    steps=2000, batch_size=32, eval_interval=20, eval_episodes=200, check_interval=100
+)
 
 
+@pytest.mark.slow
 def test_a_default_run_hardens_from_its_first_100_percent_and_stops_once_it_verifies():
     result = train(SMALL, progress=False)
     assert result.steps_to_perfect is not None
