@@ -76,7 +76,7 @@ class TrainConfig:
     scan: str = option("auto", "the boolean RNN's scan method (agents.ops.scan)", SCAN_METHODS)
     eval_interval: int = option(50, "steps between held-out evals")
     eval_episodes: int = option(1000, "held-out episodes")
-    harden_start: int = option(3000, "latest step hardening starts (earlier: first 100% eval)")
+    harden_start: int = option(1000, "latest step hardening starts (earlier: first 100% eval)")
     harden_ramp: int = option(10000, "steps over which hardening's row noise ramps up")
     harden_noise: float = option(8.0, "σ of hardening's row noise")
     harden_prior: float = option(0.1, "step of the keep prior while hardening, in units of lr")

@@ -244,7 +244,7 @@ def render(out: Path, docs: Path) -> None:
         "10× length). Every run is `agents.train.TrainConfig`'s defaults with the preset's",
         "step cap (`agents.recipes`); GRU and LSTM use the same state size and loop, and their",
         'step budget is the "of" figure of their row. The boolean RNN hardens from its first',
-        "100% (or step 3,000), checks its automaton every 500 hardening steps, rewires dormant",
+        "100% (or step 1,000), checks its automaton every 500 hardening steps, rewires dormant",
         "bits from fresh episodes when it does not verify (`agents.resample`), and stops once",
         'it verifies. Rows marked "per-preset recipe" were trained before this one learner,',
         "with the settings docs/results-notes.md gives for them.",
