@@ -246,8 +246,10 @@ def render(out: Path, docs: Path) -> None:
         'step budget is the "of" figure of their row. The boolean RNN hardens from its first',
         "100% (or step 1,000), checks its automaton every 500 hardening steps, rewires dormant",
         "bits from fresh episodes when it does not verify (`agents.resample`), and stops once",
-        'it verifies. Rows marked "per-preset recipe" were trained before this one learner,',
-        "with the settings docs/results-notes.md gives for them.",
+        'it verifies. Boolean rows marked "per-preset recipe", and the GRU and LSTM rows so',
+        "far, were trained before this one learner, with the settings docs/results-notes.md",
+        "gives for them (the baselines: Adam lr 0.01, today's default too, and the first-error",
+        "loss).",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
