@@ -12,6 +12,9 @@ from agents.resample import (
     ANY,
     LATCH_BITS,
     RESAMPLE_MARGIN,
+    RULES,
+    Growth,
+    Miss,
     _look,
     resample_dormant_bits,
 )
@@ -337,3 +340,20 @@ def test_a_delay_line_is_not_grown_without_the_bits_for_all_of_it():
 
     assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator()) == []
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_the_rules_share_one_signature_and_evidence_picks_the_growth():
+    model = forgetful_model(2, spare_bits=2 * (REPEAT_KWARGS["lag"] + 1))
+    view = _look(model, *batch(REPEAT_ENV, **REPEAT_KWARGS))
+    missed = view.is_target & ~view.fired & view.mask.unsqueeze(-1)
+    output = 2  # card 0
+    b, t = torch.nonzero(missed[..., output])[0].tolist()
+    miss = Miss(view, output, b, t, view.is_target[..., output] & view.mask)
+    growths = {rule.__name__: rule(miss) for rule in RULES}
+    assert set(growths) == {"answer_bit", "delay_line", "latch", "successor"}
+    assert growths["answer_bit"] is None and growths["latch"] is None  # no bit, no fixed token
+    line = growths["delay_line"]
+    assert isinstance(line, Growth) and line.bits == REPEAT_KWARGS["lag"] + 1
+    assert line.link == (0, REPEAT_KWARGS["lag"], ASK_REPEAT) and line.support > 0
+    if growths["successor"] is not None:
+        assert growths["successor"].support == 0  # no exact evidence: never beats the line
