@@ -22,8 +22,24 @@ MODEL_KINDS = ("boolean", "gru", "lstm")
 class RecurrentBaseline(nn.Module):
     """Embedding → ``nn.GRU`` or ``nn.LSTM`` (one layer, ``hidden = state_dim``) → linear readout.
 
-    On CUDA both recurrent layers run through cuDNN.
+    On CUDA both recurrent layers run through cuDNN. The training hooks of
+    :class:`~agents.model.BooleanRNN` are no-ops here: a baseline is not hardened, has no prior,
+    and misses where the argmax is not the target.
     """
+
+    hardens = False
+    default_lr = 0.01
+
+    def training_init_(self, keep: float) -> None:
+        """No-op (PyTorch's own init)."""
+
+    def prior_step_(self, rate: float) -> None:
+        """No-op (no prior)."""
+
+    @staticmethod
+    def misses(logits: Tensor, target: Tensor) -> Tensor:
+        """Bool ``(B, T)``: the argmax of ``logits`` is not the target."""
+        return logits.argmax(-1) != target
 
     def __init__(self, cell: str, num_act_tokens: int, num_obs_tokens: int, state_dim: int) -> None:
         super().__init__()
@@ -69,11 +85,13 @@ class RecurrentBaseline(nn.Module):
 
 
 def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
-    """A predictor of ``kind`` (one of :data:`MODEL_KINDS`) from its ``config`` dict."""
+    """A predictor of ``kind`` (one of :data:`MODEL_KINDS`) from its ``config`` dict (a
+    baseline takes only the sizes from it)."""
     if kind == "boolean":
         return BooleanRNN(**config)
     if kind in ("gru", "lstm"):
-        return RecurrentBaseline(**{**config, "cell": kind})
+        sizes = ("num_act_tokens", "num_obs_tokens", "state_dim")
+        return RecurrentBaseline(kind, *(config[key] for key in sizes))
     raise ValueError(f"unknown model kind {kind!r}; choose one of {MODEL_KINDS}")
 
 

@@ -199,7 +199,7 @@ def restore_training(
     written) counts as its value in ``defaults``: the run that wrote it had that behaviour.
     """
     meta = read_config(path)
-    free = {"steps", "device", "scan", "eval_interval", "checkpoint_interval", "stop_after_perfect"}
+    free = {"steps", "device", "scan", "eval_interval", "checkpoint_interval"}
     added = {k: v for k, v in (defaults or {}).items() if k not in meta["train_config"]}
     saved = {k: v for k, v in {**added, **meta["train_config"]}.items() if k not in free}
     wanted = json.loads(

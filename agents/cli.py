@@ -1,7 +1,6 @@
 """The ``memgym`` command line: ``train``, ``eval``, ``extract`` and ``demo``.
 
-memgym train memgym/RepeatEasy-v0 --state-dim 32 --steps 3000 --out runs/repeat
-memgym train memgym/CountEasy-v0 --recipe   # the settings of docs/results.md
+memgym train memgym/RepeatEasy-v0 --out runs/repeat   # until its automaton verifies
 memgym eval runs/repeat/checkpoint
 memgym extract runs/repeat/checkpoint --png runs/repeat/automaton.png
 memgym extract runs/repeat/checkpoint --prove --dot runs/repeat/automaton.dot
@@ -16,36 +15,26 @@ import inspect
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args, get_type_hints
 
 import gymnasium as gym
 import torch
 from gymnasium.envs.registration import load_env_creator
 
 import memgym
-from agents.baselines import MODEL_KINDS
 from agents.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from agents.errors import UsageError, check_device
 from agents.evaluate import evaluate
 from agents.extract import Automaton, TooManyStates, draw, moore_machine, prove, verify
 from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.ops.scan import check_method
-from agents.recipes import EVALS_PER_RUN, recipe
-from agents.train import LOSSES, TrainConfig, train
+from agents.train import TrainConfig, train
 from memgym import batch_rollouts, memgym_task
 
-DEMO_CONFIGS: dict[str, TrainConfig] = {
-    "memgym/RememberEasy-v0": TrainConfig(
-        env_id="memgym/RememberEasy-v0", state_dim=16, steps=3000
-    ),
-    "memgym/CountEasy-v0": recipe("CountEasy"),
-    "memgym/RepeatEasy-v0": recipe("RepeatEasy"),
-}
-"""Settings of ``memgym demo`` per Easy preset: Count and Repeat follow their recipes
-(``agents.recipes``); RememberEasy verifies without hardening, which keeps the README's main job
-short. Each reaches 100% held-out answers at 1× length on the CPU, and its automaton verifies."""
+DEMO_PRESETS = ("memgym/RememberEasy-v0", "memgym/CountEasy-v0", "memgym/RepeatEasy-v0")
+"""Presets ``memgym demo`` trains on: the defaults end each in a verified automaton on the CPU."""
 
 DEFAULT_DEMO = "memgym/RememberEasy-v0"
 
@@ -139,61 +128,52 @@ def positive_float(text: str) -> float:
     return value
 
 
-TRAIN_OPTIONS = {
-    "model": "model",
-    "state_dim": "state_dim",
-    "steps": "steps",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "noise": "param_noise",
-    "loss": "loss",
-    "init_shift": "init_shift",
-    "curriculum": "curriculum_steps",
-    "stop_after_perfect": "stop_after_perfect",
-    "harden_steps": "harden_steps",
-    "harden_start": "harden_start",
-    "harden_noise": "harden_noise",
-    "harden_prior": "harden_prior",
-    "prior_decoupled": "prior_decoupled",
-    "resample_interval": "resample_interval",
-    "resample_successors": "resample_successors",
-    "resample_delays": "resample_delays",
-    "resample_latches": "resample_latches",
-    "resample_episodes": "resample_episodes",
-    "seed": "seed",
-    "device": "device",
-    "scan": "scan",
-}
-"""``memgym train`` options (argparse names) and the TrainConfig fields they set."""
-
-
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The run ``memgym train`` asks for: TrainConfig's defaults, or with ``--recipe`` the
-    preset's recipe (``agents.recipes``), overridden by every option given on the command line.
+    """The run ``memgym train`` asks for: TrainConfig's defaults, overridden by every option
+    given on the command line (one per field, :func:`add_config_options`).
 
     Raises :class:`~agents.errors.UsageError` for settings TrainConfig refuses, a bad
     ``--env-kwarg``, a device this machine lacks or a scan method that cannot run on it.
     """
-    given = {
-        field: getattr(args, option) for option, field in TRAIN_OPTIONS.items() if option in args
-    }
+    options = {f.name for f in fields(TrainConfig)} - {"env_id", "env_kwargs"}
+    given = {name: getattr(args, name) for name in options if getattr(args, name, None) is not None}
     env_kwargs = parse_env_kwargs(args.env_kwarg)
     check_env(args.env_id, env_kwargs)
     try:
-        if args.recipe:  # the preset's budget, then the options (a shorter --steps and a
-            # --harden-start below it are checked together)
-            base = recipe(args.env_id, given.get("model", "boolean"))
-            if "steps" in given:
-                given["eval_interval"] = max(1, given["steps"] // EVALS_PER_RUN)
-        else:
-            base = TrainConfig(env_id=args.env_id)
-        config = replace(base, env_kwargs=env_kwargs, **given)
+        config = TrainConfig(env_id=args.env_id, env_kwargs=env_kwargs, **given)
     except ValueError as error:
-        raise UsageError(f"{'--recipe: ' if args.recipe else ''}{error}") from None
+        raise UsageError(str(error)) from None
     device = check_device(config.device)
     if config.model == "boolean":
         check_method(config.scan, device)
     return config
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--option`` per :class:`TrainConfig` field (but ``env_id`` and ``env_kwargs``), its
+    help the field's documentation (``metadata["help"]``) and its default, its values checked
+    against the field's ``choices`` and ``minimum``."""
+    defaults = TrainConfig()
+    hints = get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        if f.name in ("env_id", "env_kwargs"):
+            continue
+        kind = next(
+            t for t in (bool, int, float, str) if t in (hints[f.name], *get_args(hints[f.name]))
+        )
+        default = getattr(defaults, f.name)
+        shown = "" if default is None else f" (default {default})"
+        help_text = (f.metadata["help"] + shown).replace("%", "%%")
+        option = "--" + f.name.replace("_", "-")
+        if kind is bool:
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, help=help_text)
+            continue
+        minimum = f.metadata.get("minimum")
+        parse = kind if minimum is None else at_least(minimum, kind)
+        if f.name == "lr":
+            parse = positive_float
+        choices = f.metadata.get("choices")
+        parser.add_argument(option, dest=f.name, type=parse, choices=choices, help=help_text)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -210,9 +190,21 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     print(f"{reached}; trained {len(result.loss)} steps in {result.seconds:.1f} s")
     if result.harden_from is not None:
-        print(f"hardened from step {result.harden_from} to {len(result.loss)}")
+        print(f"hardened from step {result.harden_from} to {result.step}")
     if result.resamples:
         print(f"rewired {len(result.resamples)} dormant state bits (agents.resample)")
+    if result.verified_by == "proof":
+        print(
+            f"automaton proved equal to the reference machine for every act stream of every "
+            f"length at step {result.verified_at} ({result.seconds_to_verified:.1f} s)"
+        )
+    elif result.verified_at is not None:
+        print(
+            f"automaton verified by the sampled check (no proof: no reference machine fits) at "
+            f"step {result.verified_at} ({result.seconds_to_verified:.1f} s)"
+        )
+    elif result.harden_from is not None:
+        print(f"automaton not verified within {config.steps} steps")
     print(f"checkpoint: {out / CHECKPOINT_DIR}")
 
 
@@ -325,16 +317,17 @@ def cmd_extract(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """``memgym demo``: train the boolean RNN on an Easy preset, evaluate it, extract it."""
-    if args.preset not in DEMO_CONFIGS:
-        raise UsageError(f"demo presets are {', '.join(DEMO_CONFIGS)}; got {args.preset!r}")
-    config = replace(DEMO_CONFIGS[args.preset], stop_after_perfect=10)
+    if args.preset not in DEMO_PRESETS:
+        raise UsageError(f"demo presets are {', '.join(DEMO_PRESETS)}; got {args.preset!r}")
+    config = TrainConfig(env_id=args.preset)
     out = Path(args.out or run_name(config))
     check_out_dir(out, resume=False, force=args.force)
-    print(f"training the boolean RNN on {config.env_id} (state {config.state_dim}, CPU)")
+    print(f"training the boolean RNN on {config.env_id} (CPU) until its automaton verifies")
     started = time.perf_counter()
     result = train(config, out_dir=out)
     hardened = "" if result.harden_from is None else f" (hardened from step {result.harden_from})"
-    print(f"trained {len(result.loss)} steps{hardened} in {result.seconds:.1f} s")
+    verified = "" if result.verified_at is None else ", automaton verified"
+    print(f"trained {result.step} steps{hardened}{verified} in {result.seconds:.1f} s")
     accuracy = evaluate(result.model, config.env_id, factors=(1, 10), device="cpu")
     print(accuracy.summary())
     report, path = extract_and_verify(out / CHECKPOINT_DIR, None, proof=True)
@@ -365,92 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads for torch (default 1: fastest for these small models)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    defaults = TrainConfig()
-
     p = commands.add_parser(
         "train",
         help="train a predictor on an env's rollouts",
         argument_default=argparse.SUPPRESS,  # only the options given override the base config
     )
     p.add_argument("env_id")
-    p.add_argument(
-        "--recipe",
-        action="store_true",
-        default=False,
-        help="start from the preset's settings of docs/results.md (agents.recipes), not the "
-        "defaults; other options override them",
-    )
-    p.add_argument("--model", choices=MODEL_KINDS, help=f"default {defaults.model}")
-    p.add_argument("--state-dim", type=at_least(2), help=f"default {defaults.state_dim}")
-    p.add_argument("--steps", type=at_least(1), help=f"default {defaults.steps}")
-    p.add_argument("--batch-size", type=at_least(1), help=f"default {defaults.batch_size}")
-    p.add_argument("--lr", type=positive_float, help=f"default {defaults.lr}")
-    p.add_argument(
-        "--noise",
-        type=at_least(0.0, float),
-        help=f"parameter noise σ (default {defaults.param_noise})",
-    )
-    p.add_argument("--loss", choices=LOSSES, help=f"default {defaults.loss}")
-    p.add_argument(
-        "--init-shift", type=at_least(0.0, float), help="seed a shift in every A_i (default 0)"
-    )
-    p.add_argument("--curriculum", type=at_least(0), metavar="STEPS", help="widen n_max over STEPS")
-    p.add_argument("--stop-after-perfect", type=at_least(0), metavar="EVALS")
-    p.add_argument(
-        "--harden-steps",
-        type=at_least(0),
-        metavar="STEPS",
-        help="after the first 100%% eval, harden the boolean RNN for STEPS steps, then stop",
-    )
-    p.add_argument(
-        "--harden-start",
-        type=at_least(0),
-        metavar="STEP",
-        help="start hardening at STEP at the latest (default: STEPS before the end)",
-    )
-    p.add_argument(
-        "--harden-noise",
-        type=at_least(0.0, float),
-        help=f"hardening's row noise σ (default {defaults.harden_noise})",
-    )
-    p.add_argument(
-        "--harden-prior",
-        type=at_least(0.0, float),
-        help="weight of the keep prior while hardening (default 0; counters: 0.0003)",
-    )
-    p.add_argument(
-        "--prior-decoupled",
-        action="store_true",
-        help="apply the keep prior as a step of its own after Adam's, as AdamW decays weights",
-    )
-    p.add_argument(
-        "--resample-interval",
-        type=at_least(0),
-        metavar="STEPS",
-        help="while hardening, rewire dormant state bits every STEPS steps (default 0: never)",
-    )
-    p.add_argument(
-        "--resample-successors",
-        action="store_true",
-        help="resampling also gives each missed output an answer or successor bit",
-    )
-    p.add_argument(
-        "--resample-delays",
-        action="store_true",
-        help="resampling also gives each missed output an answer bit or a delay line",
-    )
-    p.add_argument(
-        "--resample-latches",
-        action="store_true",
-        help="resampling also gives each missed output an answer bit or a latch",
-    )
-    p.add_argument(
-        "--resample-episodes",
-        type=at_least(0),
-        metavar="N",
-        help="resample from N fresh episodes, not the training batch (default 0: the batch)",
-    )
-    p.add_argument("--seed", type=at_least(0), help=f"default {defaults.seed}")
+    add_config_options(p)
     p.add_argument(
         "--out",
         default=None,
@@ -461,12 +375,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--force", action="store_true", default=False, help="train over a run already in OUT"
-    )
-    p.add_argument("--device", help=f"default {defaults.device}")
-    p.add_argument(
-        "--scan",
-        choices=SCAN_METHODS,
-        help="the boolean RNN's scan (default auto; compiled: 2-5x faster on the CPU at D >= 128)",
     )
     p.add_argument(
         "--env-kwarg",
@@ -508,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     p = commands.add_parser("demo", help="train, evaluate and extract on an Easy preset")
-    p.add_argument("preset", nargs="?", default=DEFAULT_DEMO, help=", ".join(DEMO_CONFIGS))
+    p.add_argument("preset", nargs="?", default=DEFAULT_DEMO, help=", ".join(DEMO_PRESETS))
     p.add_argument("--out", help="output folder (default runs/<env>-boolean-s0)")
     p.add_argument("--force", action="store_true", help="train over a run already in OUT")
     p.set_defaults(run=cmd_demo)

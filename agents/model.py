@@ -10,9 +10,11 @@ may also shift each row by a shared Gaussian draw (``row_noise``, see :func:`shi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents.ops.boolean import bool_matvec, bound_parameter, shift_rows
@@ -39,7 +41,14 @@ class BooleanRNN(nn.Module):
     on a device it cannot run on (``fused`` and ``chunked`` off CUDA) ``auto`` runs instead,
     so a model trained with a CUDA kernel evaluates on the CPU, loaded as it was saved.
     ``model.config`` keeps the method asked for.
+
+    The training loop (:mod:`agents.train`) calls the methods every predictor kind has:
+    :meth:`training_init_`, :meth:`misses`, :meth:`prior_step_`; ``hardens`` says that the
+    model is hardened into an automaton, ``default_lr`` is its Adam learning rate.
     """
+
+    hardens = True
+    default_lr = 0.1
 
     def __init__(
         self,
@@ -104,6 +113,41 @@ class BooleanRNN(nn.Module):
     def boolean_parameters(self) -> tuple[Tensor, Tensor, Tensor]:
         """The thresholded automaton: ``(A > 0, C > 0, x0 > 0)`` as bool tensors (the means)."""
         return self.A.detach() > 0, self.C.detach() > 0, self.x0.detach() > 0
+
+    def training_init_(self, keep: float) -> None:
+        """Re-draw every ``A_i`` as ``N(-keep/2, σ) + keep·I`` (σ = ``init_std``).
+
+        Each bit starts by keeping itself, so gradients reach the first token of a long
+        episode; the off-diagonal mean ``-keep/2`` lies well below ``-log D`` (a soft OR of D
+        "false" terms at ``-a`` is about ``log D - a``), or every bit soon turns true.
+        """
+        with torch.no_grad():
+            eye = torch.eye(self.state_dim, device=self.A.device)
+            self.A.copy_(torch.randn_like(self.A) * self.init_std - keep / 2 + keep * eye)
+
+    def keep_prior(self) -> Tensor:
+        """How far the ``A_i`` are from "every bit keeps itself and feeds no other":
+        ``Σ relu(m - s·A)`` over the bounded entries, ``s = +1`` on the diagonal and ``-1`` off
+        it, margin ``m = log D + 2`` (a soft OR of D entries at ``-m`` stays below ``-2``)."""
+        A = bound_parameter(self.A)
+        D = A.shape[-1]
+        sign = 2 * torch.eye(D, dtype=A.dtype, device=A.device) - 1
+        return torch.relu(math.log(D) + 2 - sign * A).sum()
+
+    def prior_step_(self, rate: float) -> None:
+        """Move the ``A_i`` down the gradient of :meth:`keep_prior` by ``rate`` times it,
+        outside the optimizer (as AdamW decays weights): through Adam an entry the data rarely
+        touches, such as the link of a rare count, would be pulled at nearly the full learning
+        rate between the batches that hold it."""
+        (grad,) = torch.autograd.grad(self.keep_prior(), self.A)
+        with torch.no_grad():
+            self.A.sub_(rate * grad)
+
+    @staticmethod
+    def misses(logits: Tensor, target: Tensor) -> Tensor:
+        """Bool ``(B, T)``: the boolean readout does not name exactly the target (the target's
+        logit is not positive, or another one is), the criterion of the extracted automaton."""
+        return ((logits > 0) != F.one_hot(target, logits.shape[-1]).bool()).any(-1)
 
     def initial_state(self, batch_size: int) -> Tensor:
         """The start state ``x0`` (bounded mean) repeated ``batch_size`` times: ``(B, D)``."""

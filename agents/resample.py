@@ -1,75 +1,26 @@
-"""Dormant-bit resampling: give an output that fires where it should not a state bit of its own.
+"""Dormant-bit resampling: grow the state bits gradient descent cannot recruit.
 
-A boolean RNN often names an answer straight from a memory bit: CountEasy's count-8 bit fed the
-output ``8``, so right after the eighth ``1``, before ``[ask]``, the automaton named ``[wait]``
-and ``8`` at once (the soft model was right only because ``[wait]`` was larger). The fix, a bit
-"asked, with count 8", is a state bit the model does not use yet, and gradient descent cannot
-recruit it: an unused bit is false everywhere, so every path through it carries a weight near
-``e^-8`` and gets no gradient to speak of. Like resampling dead neurons in sparse autoencoders,
-:func:`resample_dormant_bits` rewires such a bit directly, from the batch's own mistakes:
+An unused state bit is false everywhere, so every path through it carries a weight near
+``e^-8`` and gets no gradient: a boolean RNN that lacks a bit (an answer bit, the next count of
+a counter, a card held for ``lag`` steps or since the start) cannot grow it by gradient alone.
+Like resampling dead neurons in sparse autoencoders, :func:`resample_dormant_bits` rewires such
+bits directly from the mistakes of the thresholded automaton (:mod:`agents.extract`) on a batch:
 
-1. Run the thresholded automaton (:mod:`agents.extract`) on the batch. An output is
-   *over-shared* when it is true at a valid position whose target it is not.
-2. For each over-shared output ``v``: pick a position where ``v`` is the target and the token
-   ``a`` read there. Of the bits true in the state before it, take as evidence ``k`` the one
-   that, whenever it is true before an ``a`` on the batch, has ``v`` as the target, and is so
-   most often; if no bit is such exact evidence, leave ``v`` alone. Pick a dormant bit ``u``
-   (never true on the batch, not in ``x0``, and no bit sets it).
-3. Rewire ``u`` to "token ``a`` was read while ``k`` was true; kept from then on; feeds no other
-   bit; names ``v``", with margins of ``RESAMPLE_MARGIN``, and clear Adam's moments of the
-   entries it changed.
+- A bit is *dormant* when no bit in use (true on the batch or in ``x0``) sets it, directly or
+  through other bits.
+- An output is *over-shared* when it fires at a position whose target it is not. It gets an
+  answer bit "token ``a`` read while bit ``k`` is true", where ``k`` is the bit that, true
+  before ``a``, always means the output on the batch, and most often so.
+- An output is *missed* when it is the target and does not fire. Round after round on the
+  rewired model, until a round rewires nothing, each missed output gets the first growth of
+  :data:`RULES` its evidence allows: an answer bit (a bit tells), a delay line (the token read
+  a fixed number of steps before tells), a latch (a token read at any step before tells), or a
+  successor of the bit lost at the last lossy transition (nothing tells any more). Each rule
+  is a function of the same signature, :data:`Rule`. No link is grown twice in one call.
 
-If the new bit is useless, training turns it off again; if it is the missing answer bit, the
-sign loss can now remove the shortcut. On CountEasy (seeds 0 and 2, resampling every 1,000 steps
-of hardening) the automaton went from one wrong step in 496 exhaustive episodes (seed 2: no
-count-8 state at all, 97.5% of answers) to verifying exactly.
-
-With ``successors=True`` it also grows what the model lacks altogether. CountMedium's counter
-stopped at 8: the ninth ``1`` cleared the count-8 bit and set no other, so every count from 9
-on ended in one state, and the bit that would hold "count 9" is dormant, out of gradient's
-reach. For each *missed* output (the target, not named), at a position where it is missed:
-
-1. If a bit true before it is exact evidence for the output at the token read there, rewire a
-   dormant bit as that output's answer bit, as above: the state still tells, the readout does
-   not.
-2. Otherwise take the last transition before the miss that cleared a bit and set none
-   (*lossy*: information was dropped there): token ``a``, cleared bit ``k`` (the lowest, if
-   several). Rewire a dormant bit ``u`` as ``k``'s successor: true when ``a`` is read while
-   ``k`` is true, and kept or cleared by each token as ``k`` is (``A_i[u, u] = A_i[k, k]``); it
-   names nothing.
-
-Then run the rewired model on the batch again and repeat, until a round rewires nothing (no
-(token, source) pair twice in one call). A counter that stops at 8 thus grows, in one call,
-"count 9", its answer bit, "count 10", and so on up to the highest count on the batch; the
-rarest counts get theirs at a later call whose batch holds them. Every 500 hardening steps,
-CountMedium's automaton went from counting to 8 (67% of answers) to verifying exactly
-(docs/results-notes.md).
-
-With ``delays=True`` a missed output that no bit tells of gets a *delay line* instead. Repeat
-asks for the card read ``lag`` steps back, and RepeatMedium's model kept a shift register for
-card 0 only: the other cards it never held as a true bit, so nothing was lost at any one step
-for a successor to restore. What does tell is the token itself, ``lag`` steps back:
-
-1. Find the (token ``a``, lag ``d``) such that reading ``a`` ``d`` steps before the token read
-   at the miss always means the output is the target there on the batch, and most often so.
-2. Rewire ``d + 1`` dormant bits: "``a`` just read" (set from any bit, kept only by ``a``),
-   then ``d - 1`` bits each "the one before was true a step ago", then an answer bit "the
-   token at the miss read while the last of those was true", which names the output. Adam's
-   moments of a delay line are kept: when they were cleared, two of three lines grown on
-   RepeatMedium died within 3,000 steps.
-
-Every 1,000 hardening steps, RepeatMedium seed 0 grew a line for each card by step 6,000 and
-went from 85% of answers (no verified automaton) to 100% and a verified one.
-
-With ``latches=True`` a missed output that neither a bit nor a delay line tells of gets a
-*latch*: the delay line of no fixed lag. Remember asks for the card read first, any number of
-steps back (64 to 256 on RememberHard), so no lag is exact. Find the token ``a`` such that
-having read ``a`` at any step before the token read at the miss always means the output is the
-target there, and most often so; rewire two dormant bits, "``a`` was read" (set from any bit,
-kept by every token) and an answer bit "the token at the miss read while the latch was true",
-which names the output. Every 200 hardening steps from step 200, RememberHard grew a latch for
-each of its 64 cards by step 1,000 and went from no answer right to 100% and a verified
-automaton.
+New entries have magnitude :data:`RESAMPLE_MARGIN`, so hardening's row noise does not flip
+them; useless bits are turned off again by training. What each rule did on which task is in
+docs/results-notes.md.
 """
 
 from __future__ import annotations
@@ -97,12 +48,7 @@ ANY = -1
 LATCH = 0
 """The lag of a latch: the token was read at any step before (a delay line's lag is at least 1)."""
 LATCH_BITS = 2
-"""Bits a latch takes. RememberHard's 64 cards need 128 of the 160, while a fresh model has only
-about 100 bits that no bit sets: the tail of the init (off-diagonal entries ``N(-8, 2)``) sets
-each bit from some other with odds of about 29%, from bits that are themselves never true. So
-where latches are grown, a bit counts as dormant unless a bit in use (true on the batch or in
-``x0``) sets it, directly or through other bits; a chain of rare bits, such as Count's top
-counts, is still in use."""
+"""Bits a latch takes."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +67,8 @@ class Resample:
 class _BatchView:
     """The thresholded automaton's run on a batch (``act``, ``mask`` ``(B, T)``): which bits
     are true after (``on``) and before (``before``) each position ``(B, T, D)``, which outputs
-    fire and which is the target ``(B, T, V)``, and the dormant bits (never true on it, not in
-    ``x0``, and no other bit sets them: a bit of a card that this batch happens to lack is in
+    fire and which is the target ``(B, T, V)``, and the dormant bits (no bit in use sets them,
+    directly or through other bits: a bit of a card that this batch happens to lack is in
     use)."""
 
     act: Tensor
@@ -134,13 +80,11 @@ class _BatchView:
     dormant: list[int]
 
 
-def _look(
-    model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor, reach: bool = False
-) -> _BatchView:
+def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _BatchView:
     """Run the thresholded automaton of ``model`` (:class:`agents.extract.Automaton`) on the
     batch: what the resampling mends is what the automaton gets wrong, not what the soft model
-    gets right by magnitudes. With ``reach``, a bit that no bit sets counts as dormant only if
-    no bit in use sets it, directly or through other bits (see :data:`LATCH_BITS`)."""
+    gets right by magnitudes. A bit is dormant when no bit in use (true on the batch or in
+    ``x0``) sets it, directly or through other bits."""
     automaton = Automaton.from_model(model)
     trace = automaton.run(act.cpu().numpy())
     ids = torch.as_tensor(trace.state_ids, device=act.device)
@@ -151,8 +95,7 @@ def _look(
     others = ~np.eye(len(automaton.x0), dtype=bool)
     feeds = on.new_tensor((automaton.A & others).any(axis=0))  # (D, D): [to, from]
     in_use = on[mask].any(0) | start
-    fed = feeds.any(1) if not reach else _reached(feeds, in_use)
-    dormant = torch.nonzero(~(in_use | fed)).flatten().tolist()
+    dormant = torch.nonzero(~_reached(feeds, in_use)).flatten().tolist()
     is_target = F.one_hot(target, len(automaton.C)).bool()
     return _BatchView(act, mask, on, before, fired, is_target, dormant)
 
@@ -227,22 +170,16 @@ def resample_dormant_bits(
     mask: Tensor,
     generator: torch.Generator,
     step: int = 0,
-    successors: bool = False,
-    delays: bool = False,
-    latches: bool = False,
 ) -> list[Resample]:
-    """Rewire one dormant bit for each output the automaton over-shares on the batch and, with
-    ``successors``, ``delays`` or ``latches``, then answer, successor, delay-line or latch bits
-    for each output it misses, round by round (see the module doc); the rewirings done (none
-    when nothing is over-shared or missed, or no bit is dormant)."""
+    """Rewire one dormant bit for each output the automaton over-shares on the batch, then,
+    round by round, give each output it misses the first growth of :data:`RULES` that the
+    evidence allows (see the module doc); the rewirings done (none when nothing is over-shared
+    or missed, or no bit is dormant)."""
     rewirer = _Rewirer(model, optimizer, generator, step)
-    _answer_bits(rewirer, _look(model, act, target, mask, reach=latches))
-    if successors or delays or latches:
-        _successor_bits(
-            rewirer,
-            lambda: _look(model, act, target, mask, reach=latches),
-            _Rules(successors, delays, latches),
-        )
+    _answer_bits(rewirer, _look(model, act, target, mask))
+    links: set[tuple[int, ...]] = set()
+    while _grow(rewirer, _look(model, act, target, mask), links):
+        pass
     return rewirer.done
 
 
@@ -260,45 +197,153 @@ def _answer_bits(rewirer: _Rewirer, view: _BatchView) -> None:
                 continue
         b, t = positions[rewirer.pick(len(positions))].tolist()
         token = int(act[b, t])
-        source = _evidence_bit(before, act == token, mask, named, before[b, t])
-        if source is None:
+        evidence = _evidence_bit(before, act == token, mask, named, before[b, t])
+        if evidence is None:
             continue
-        rewirer.rewire(dormant.pop(rewirer.pick(len(dormant))), token, source, output)
+        rewirer.rewire(dormant.pop(rewirer.pick(len(dormant))), token, evidence[0], output)
 
 
 @dataclass(frozen=True)
-class _Rules:
-    """Which of the rules for missed outputs apply (see the module doc)."""
+class Miss:
+    """A missed output at ``(b, t)`` of a batch view: what every growth rule looks at.
+    ``named`` (bool ``(B, T)``): where ``output`` is the target on the batch."""
 
-    successors: bool
-    delays: bool
-    latches: bool
+    view: _BatchView
+    output: int
+    b: int
+    t: int
+    named: Tensor
+
+    @property
+    def token(self) -> int:
+        """The token read at the miss."""
+        return int(self.view.act[self.b, self.t])
 
 
-def _successor_bits(rewirer: _Rewirer, look: Callable[[], _BatchView], rules: _Rules) -> None:
-    """Round after round on the rewired model (``look`` runs it on the batch), give each missed
-    output an answer bit, or else a delay line or latch or a successor bit (as ``rules`` allow),
-    until a round rewires nothing."""
-    links: set[tuple[int, ...]] = set()
-    while _grow(rewirer, look(), links, rules):
-        pass
+@dataclass(frozen=True)
+class Growth:
+    """What a rule would grow: ``bits`` dormant bits, never twice for the same ``link``, by
+    ``wire(rewirer, bits)``; ``support``: on how many positions of the batch its evidence
+    holds (0 for a rule without exact evidence)."""
+
+    link: tuple[int, ...]
+    bits: int
+    wire: Callable[[_Rewirer, list[int]], None]
+    support: int
+
+
+Rule = Callable[[Miss], Growth | None]
+"""A growth rule: from a missed output, the growth its evidence asks for, or None."""
+
+
+def answer_bit(miss: Miss) -> Growth | None:
+    """A bit true before the token always means the output there: an answer bit
+    "the token read while that bit is true", which names the output."""
+    view, token = miss.view, miss.token
+    evidence = _evidence_bit(
+        view.before, view.act == token, view.mask, miss.named, view.before[miss.b, miss.t]
+    )
+    if evidence is None:
+        return None
+    source, support = evidence
+    return Growth(
+        (token, source), 1, lambda r, bits: r.rewire(bits[0], token, source, miss.output), support
+    )
+
+
+def delay_line(miss: Miss) -> Growth | None:
+    """The token read a fixed number of steps before always means the output: a delay line
+    (:func:`_delay_line`, ``lag + 1`` bits)."""
+    line = _line_evidence(miss, _delay_reads)
+    if line is None:
+        return None
+    (token, lag), support = line
+    return _line_growth(miss, token, lag, lag + 1, support)
+
+
+def latch(miss: Miss) -> Growth | None:
+    """The token read at any step before always means the output: a latch (two bits)."""
+    line = _line_evidence(miss, _latch_reads)
+    if line is None:
+        return None
+    (token, lag), support = line
+    return _line_growth(miss, token, lag, LATCH_BITS, support)
+
+
+def successor(miss: Miss) -> Growth | None:
+    """Nothing tells the output any more: grow a successor of the bit lost at the last lossy
+    transition before the miss (one bit, kept or cleared by each token as that bit is)."""
+    view, b, t = miss.view, miss.b, miss.t
+    lossy = (view.before & ~view.on).any(-1) & ~(view.on & ~view.before).any(-1) & view.mask
+    drops = torch.nonzero(lossy[b, :t]).flatten()
+    if len(drops) == 0:
+        return None
+    p = int(drops[-1])
+    token = int(view.act[b, p])
+    source = int(torch.nonzero(view.before[b, p] & ~view.on[b, p])[0])
+
+    def wire(rewirer: _Rewirer, bits: list[int]) -> None:
+        keeps = rewirer.model.A.detach()[:, source, source] > 0
+        rewirer.rewire(bits[0], token, source, miss.output, names=False, keep=keeps)
+
+    return Growth((token, source), 1, wire, support=0)
+
+
+RULES: tuple[Rule, ...] = (answer_bit, delay_line, latch, successor)
+"""The growth rules. For a miss, the growth with the most support wins, the first in this
+order among equals: exact evidence (a bit, a token at a fixed lag, a token at any lag) before
+the successor, which restores what was dropped last."""
+
+
+def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]]) -> bool:
+    """One round: for each missed output, at a random position where it is missed, grow what
+    the rule with the most support asks for (:data:`RULES`), if its link is new and it fits the
+    dormant bits left; whether anything was rewired."""
+    rewired = {r.bit for r in rewirer.done}
+    dormant = [bit for bit in view.dormant if bit not in rewired]
+    missed = view.is_target & ~view.fired & view.mask.unsqueeze(-1)
+    grown = False
+    for output in torch.nonzero(missed.any((0, 1))).flatten().tolist():
+        if not dormant:
+            break
+        positions = torch.nonzero(missed[..., output])
+        b, t = positions[rewirer.pick(len(positions))].tolist()
+        miss = Miss(view, output, b, t, view.is_target[..., output] & view.mask)
+        growths = [growth for rule in RULES if (growth := rule(miss)) is not None]
+        if not growths:
+            continue
+        growth = max(growths, key=lambda g: g.support)  # the first among equals
+        if growth.link not in links and growth.bits <= len(dormant):
+            links.add(growth.link)
+            growth.wire(
+                rewirer, [dormant.pop(rewirer.pick(len(dormant))) for _ in range(growth.bits)]
+            )
+            grown = True
+    return grown
+
+
+def _line_growth(miss: Miss, token: int, lag: int, bits: int, support: int) -> Growth:
+    asked, output = miss.token, miss.output
+    return Growth(
+        (token, lag, asked),
+        bits,
+        lambda r, wired: _delay_line(r, wired, token, lag, asked, output),
+        support,
+    )
 
 
 def _line_evidence(
-    act: Tensor, mask: Tensor, named: Tensor, b: int, t: int, rules: _Rules
-) -> tuple[int, int] | None:
-    """The (token, lag) such that reading the token ``lag`` steps before the token read at
-    ``(b, t)`` (for a latch, lag :data:`LATCH`: at any step before) always means the output is
-    the target there (``named`` ``(B, T)``), on the batch and most often so: a delay line if
-    ``rules.delays`` allow one, else a latch if ``rules.latches`` do; None if there is no such
-    pair, or if the token read at ``(b, t)`` alone already tells."""
+    miss: Miss, reads: Callable[..., Iterator[tuple[tuple[int, int], Tensor]]]
+) -> tuple[tuple[int, int], int] | None:
+    """The (token, lag) of ``reads`` (:func:`_delay_reads` or :func:`_latch_reads`) such that
+    reading the token that many steps before the token read at the miss always means the output
+    is the target there on the batch, and most often so, with that support; None if there is no
+    such pair, or if the token read at the miss alone already tells."""
+    act, mask, named, b, t = miss.view.act, miss.view.mask, miss.named, miss.b, miss.t
     asked = (act == act[b, t]) & mask
     if bool(named[asked].all()):
         return None
-    line = _most_support(_delay_reads(act, mask, asked, b, t), named) if rules.delays else None
-    if line is None and rules.latches:
-        line = _most_support(_latch_reads(act, mask, asked, b, t), named)
-    return line
+    return _most_support(reads(act, mask, asked, b, t), named)
 
 
 def _delay_reads(
@@ -330,67 +375,16 @@ def _later(x: Tensor, lag: int) -> Tensor:
 
 def _most_support(
     candidates: Iterator[tuple[tuple[int, int], Tensor]], named: Tensor
-) -> tuple[int, int] | None:
+) -> tuple[tuple[int, int], int] | None:
     """Of the candidate lines and where they would fire, the first of those that fire most
-    often among the ones that fire only where the output is the target; None if none does."""
+    often among the ones that fire only where the output is the target, and how often; None if
+    none does."""
     best, best_support = None, 0
     for line, reads in candidates:
         support = int(reads.sum())
         if support > best_support and bool(named[reads].all()):
             best, best_support = line, support
-    return best
-
-
-def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]], rules: _Rules) -> bool:
-    """One round of :func:`_successor_bits`; whether it rewired a bit. ``links`` holds the
-    (token, source) pairs and the (token, lag, asked token) delay lines and latches rewired so
-    far, none of which is rewired twice."""
-    act, mask, on, before = view.act, view.mask, view.on, view.before
-    rewired = {r.bit for r in rewirer.done}
-    dormant = [bit for bit in view.dormant if bit not in rewired]
-    missed = view.is_target & ~view.fired & mask.unsqueeze(-1)
-    lossy = (before & ~on).any(-1) & ~(on & ~before).any(-1) & mask
-    keeps = rewirer.model.A.detach().diagonal(dim1=1, dim2=2) > 0  # (V_act, D): i keeps d
-    grown = False
-    for output in torch.nonzero(missed.any((0, 1))).flatten().tolist():
-        if not dormant:
-            break
-        positions = torch.nonzero(missed[..., output])
-        b, t = positions[rewirer.pick(len(positions))].tolist()
-        token = int(act[b, t])
-        named = view.is_target[..., output] & mask
-        source = _evidence_bit(before, act == token, mask, named, before[b, t])
-        if source is None and (rules.delays or rules.latches):
-            line = _line_evidence(act, mask, named, b, t, rules)
-            if line is None or (*line, token) in links:
-                continue
-            bits = LATCH_BITS if line[1] == LATCH else line[1] + 1
-            if len(dormant) < bits:
-                continue
-            links.add((*line, token))
-            _delay_line(
-                rewirer,
-                [dormant.pop(rewirer.pick(len(dormant))) for _ in range(bits)],
-                *line,
-                token,
-                output,
-            )
-            grown = True
-            continue
-        names = source is not None
-        if not names:  # the state no longer tells: grow a successor of the bit lost last
-            drops = torch.nonzero(lossy[b, :t]).flatten()
-            if not rules.successors or len(drops) == 0:
-                continue
-            p = int(drops[-1])
-            token, source = int(act[b, p]), int(torch.nonzero(before[b, p] & ~on[b, p])[0])
-        if (token, source) in links:
-            continue
-        links.add((token, source))
-        bit = dormant.pop(rewirer.pick(len(dormant)))
-        rewirer.rewire(bit, token, source, output, names, keep=None if names else keeps[:, source])
-        grown = True
-    return grown
+    return None if best is None else (best, best_support)
 
 
 def _delay_line(
@@ -420,9 +414,10 @@ def _delay_line(
 
 def _evidence_bit(
     before: Tensor, at_token: Tensor, mask: Tensor, named: Tensor, candidates: Tensor
-) -> int | None:
+) -> tuple[int, int] | None:
     """Among the ``candidates`` (bool ``(D,)``), the bit that, true before the token is read,
-    always means the output is the target on this batch, and most often so; None if none does.
+    always means the output is the target on this batch, and most often so, and how often;
+    None if none does.
     ``before`` ``(B, T, D)``: the states before each position; ``at_token``, ``mask``,
     ``named`` ``(B, T)``: where the token is read, the valid positions, where the output is
     the target."""
@@ -433,4 +428,5 @@ def _evidence_bit(
     exact = candidates & (support > 0) & (hits == support)
     if not exact.any():
         return None
-    return int(torch.where(exact, support, -1.0).argmax())
+    bit = int(torch.where(exact, support, -1.0).argmax())
+    return bit, int(support[bit])

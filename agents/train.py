@@ -1,37 +1,26 @@
-"""Train a next-obs predictor on supervised rollouts of a memgym env.
+"""Train a next-obs predictor on supervised rollouts of a memgym env: the one learner.
 
-One readable loop for every model kind (the boolean RNN, GRU, LSTM): draw a batch with
-``memgym.batch_rollouts`` (seeded by the run's seed and the step, so a run is reproducible and
-resumes exactly), predict every ``target[:, t]`` from ``act[:, :t+1]``, take an Adam step on the
-first-error loss or plain cross-entropy, and now and then measure answer accuracy on a fixed
-held-out batch and write a checkpoint.
+``train(TrainConfig(env_id=...))`` runs one loop for every model kind (the boolean RNN, GRU,
+LSTM): draw a batch with ``memgym.batch_rollouts`` (seeded by the run's seed and the step, so a
+run is reproducible and resumes exactly), predict every ``target[:, t]`` from ``act[:, :t+1]``,
+take an Adam step on the first-error loss, and now and then score a fixed held-out batch and
+write a checkpoint.
 
-Hardening (``harden_steps > 0``, boolean RNN only): once the held-out batch is first answered
-100% right, or at step ``harden_start`` at the latest (by default ``harden_steps`` before the
-end of the budget), training goes on for ``harden_steps`` steps with the sign loss while a row
-noise (:func:`agents.ops.boolean.shift_rows`) ramps up from 0 to ``harden_noise``; then the run
-stops. ``steps`` caps the whole run, hardening included. Budgets that contradict this are
-refused: ``harden_start >= steps``, ``harden_steps >= steps`` without a ``harden_start`` (the
-latest start would be step 0 or before, not after the first 100%), and ``harden_start``
-without ``harden_steps``.
-A soft model that is right by magnitudes or by many weak terms adding up is not right under
-that noise, so it moves to sparse rows with large margins, which is what thresholding keeps: on
-RepeatEasy the thresholded automaton went from about 25% of answers to verifying exactly, and
-runs stuck below 100% got out of their plateau. ``harden_prior`` adds :func:`keep_prior`, which
-pulls every transition the data does not ask for back to "keep": a counter then also keeps its
-count over zeros it never saw in training (CountEasy at 10× length: the automaton's answers went
-from 89% to 100%); with ``prior_decoupled`` it is a step of its own after Adam's
-(:func:`decoupled_prior_step`). ``resample_interval`` rewires, every so many hardening steps, a
-state bit the model does not use for each output the thresholded automaton names where it
-should not, and with ``resample_successors`` also, for each output it misses, an answer bit or
-a successor of the bit it lost, with ``resample_delays`` an answer bit or a delay line from the
-token read a fixed number of steps before, and with ``resample_latches`` a latch of a token read
-at any step before (:mod:`agents.resample`).
+A model that ``hardens`` (the boolean RNN) is hardened into its thresholded automaton: from the
+first 100% held-out eval, or from step ``harden_start`` at the latest, it trains with the sign
+loss while a row noise (:func:`agents.ops.boolean.shift_rows`) ramps up to ``harden_noise``
+over ``harden_ramp`` steps, and a keep prior (:meth:`~agents.model.BooleanRNN.prior_step_`)
+frees the bits the data does not use. Every ``check_interval`` hardening steps the thresholded
+automaton is checked (:func:`check_automaton`: proved against the task's reference machine
+for every length where it has one); the run stops once it verifies, else dormant
+bits are rewired from fresh episodes (:mod:`agents.resample`). ``steps`` caps the run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -47,52 +36,76 @@ from tqdm.auto import tqdm
 from agents.baselines import MODEL_KINDS, build_model
 from agents.checkpoint import CHECKPOINT_DIR, restore_training, save_checkpoint
 from agents.errors import CheckpointError
-from agents.model import BooleanRNN
-from agents.ops.boolean import bound_parameter
+from agents.extract import Automaton, hand_built_bits, prove, verify
 from agents.ops.scan import METHODS as SCAN_METHODS
-from agents.resample import Resample, resample_dormant_bits
-from memgym import Rollouts, batch_rollouts, memgym_task
+from agents.resample import resample_dormant_bits
+from memgym import ReferenceMachine, Rollouts, batch_rollouts, memgym_task, reference
 
 LOSSES = ("first_error", "first_error_sign", "ce")
 TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM, RESAMPLE_BATCH_STREAM = 0, 1, 2, 3
-HARDEN_RAMP = 0.7
-"""Fraction of the hardening steps over which the row noise ramps up (then it stays)."""
+QUICK_CHECK = {"exhaustive_budget": 20_000, "random_episodes": 2_000}
+"""Budgets of the sampled check that runs every ``check_interval`` hardening steps; only an
+automaton that passes it gets the full check of :func:`agents.extract.verify`."""
+
+
+def option(
+    default: Any,
+    help: str,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+) -> Any:
+    """A :class:`TrainConfig` field with its documentation, its choices and its smallest value,
+    from which ``memgym train``'s option is generated (``agents.cli``)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum})
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (saved in its checkpoints)."""
+    """Everything that defines a training run (saved in its checkpoints). The defaults are the
+    learner: only ``env_id`` is needed."""
 
-    env_id: str = "memgym/RememberEasy-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    model: str = "boolean"  # "boolean" | "gru" | "lstm"
-    state_dim: int = 16
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 0.1
-    param_noise: float = 1.5  # σ of the boolean RNN's parameter noise (ignored by baselines)
-    init_std: float = 2.0  # the boolean RNN's init scale
-    init_diag: float = 16.0  # > 0: start the boolean RNN's A_i near "keep every bit" (keep_init_)
-    loss: str = "first_error"  # "first_error" | "first_error_sign" | "ce"
-    init_shift: float = 0.0  # > 0: also seed a cyclic shift in every A_i (shift_init_)
-    curriculum_steps: int = 0  # > 0: widen n_max linearly from n_min over this many steps
-    seed: int = 0
-    device: str = "cpu"
-    scan: str = "auto"  # the boolean RNN's scan method (agents.ops.scan; ignored by baselines)
-    eval_interval: int = 50
-    eval_episodes: int = 1000
-    stop_after_perfect: int = 0  # > 0: stop once this many evals in a row were 100% (no hardening)
-    harden_steps: int = 0  # > 0: steps of hardening at the end of the run (see module doc)
-    harden_start: int | None = None  # latest step hardening starts (None: steps - harden_steps)
-    harden_noise: float = 8.0  # σ of the row noise that hardening ramps up to
-    harden_prior: float = 0.0  # weight of keep_prior in the hardening loss
-    prior_decoupled: bool = False  # apply keep_prior as a step of its own, outside Adam
-    resample_interval: int = 0  # > 0: while hardening, rewire dormant bits every this many steps
-    resample_successors: bool = False  # resampling also grows successor bits for missed outputs
-    resample_delays: bool = False  # resampling also grows delay lines for missed outputs
-    resample_latches: bool = False  # resampling also grows latches for missed outputs
-    resample_episodes: int = 0  # > 0: resample from that many fresh episodes (0: the batch)
-    checkpoint_interval: int = 500
+    env_id: str = option("memgym/RememberEasy-v0", "the env to learn")
+    env_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "keyword arguments of the env"}
+    )
+    model: str = option("boolean", "predictor kind", MODEL_KINDS)
+    state_dim: int | None = option(
+        None,
+        "state bits (default: twice the task's hand-built automaton, state_dim_for)",
+        minimum=2,
+    )
+    steps: int = option(
+        30000, "step cap; a boolean RNN stops once its automaton verifies", minimum=1
+    )
+    batch_size: int = option(64, "episodes per training batch", minimum=1)
+    lr: float | None = option(None, "Adam's learning rate (default: the model's default_lr)")
+    param_noise: float = option(1.5, "σ of the boolean RNN's parameter noise", minimum=0.0)
+    init_std: float = option(2.0, "the boolean RNN's init scale", minimum=0.0)
+    init_keep: float = option(
+        16.0, "the boolean RNN's A_i start near 'keep every bit'", minimum=0.0
+    )
+    loss: str = option("first_error_sign", "loss before hardening", LOSSES)
+    curriculum_steps: int = option(
+        0, "> 0: widen n_max linearly from n_min over this many steps", minimum=0
+    )
+    seed: int = option(0, "seed of the init and of every batch", minimum=0)
+    device: str = option("cpu", "torch device")
+    scan: str = option("auto", "the boolean RNN's scan method (agents.ops.scan)", SCAN_METHODS)
+    eval_interval: int = option(50, "steps between held-out evals", minimum=1)
+    eval_episodes: int = option(1000, "held-out episodes", minimum=1)
+    harden_start: int = option(
+        1000, "latest step hardening starts (earlier: first 100% eval)", minimum=0
+    )
+    harden_ramp: int = option(10000, "steps over which hardening's row noise ramps up", minimum=1)
+    harden_noise: float = option(8.0, "σ of hardening's row noise", minimum=0.0)
+    harden_prior: float = option(
+        0.1, "step of the keep prior while hardening, in units of lr", minimum=0.0
+    )
+    check_interval: int = option(
+        500, "hardening steps between automaton checks and resamplings", minimum=1
+    )
+    resample_episodes: int = option(2048, "fresh episodes each resampling reads", minimum=0)
+    checkpoint_interval: int = option(500, "steps between checkpoints", minimum=1)
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_KINDS:
@@ -101,77 +114,53 @@ class TrainConfig:
             raise ValueError(f"scan must be one of {SCAN_METHODS}, got {self.scan!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if min(self.steps, self.batch_size, self.state_dim, self.eval_interval) < 1:
-            raise ValueError("steps, batch_size, state_dim and eval_interval must be positive")
-        non_negative = (
-            self.harden_steps,
-            self.harden_noise,
-            self.harden_prior,
-            self.resample_interval,
-            self.resample_episodes,
-        )
-        if min(non_negative) < 0:
-            raise ValueError(
-                "harden_steps, harden_noise, harden_prior, resample_interval and "
-                "resample_episodes must not be negative"
-            )
-        if self.harden_start is not None and self.harden_start < 0:
-            raise ValueError(f"harden_start must not be negative, got {self.harden_start}")
-        self._check_harden_budget()
-        if self.prior_decoupled and self.harden_prior == 0:
-            raise ValueError("prior_decoupled needs harden_prior > 0")
-        for name in ("resample_successors", "resample_delays", "resample_latches"):
-            if getattr(self, name) and self.resample_interval == 0:
-                raise ValueError(f"{name} needs resample_interval > 0")
-        if (self.harden_steps > 0 or self.resample_interval > 0) and self.model != "boolean":
-            raise ValueError(
-                f"hardening and resampling are for the boolean RNN, not {self.model!r}"
-            )
+        below = [
+            f"{f.name} must be at least {f.metadata['minimum']}, got {getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if f.metadata.get("minimum") is not None
+            and getattr(self, f.name) is not None
+            and not getattr(self, f.name) >= f.metadata["minimum"]
+        ]
+        if self.lr is not None and not self.lr > 0:
+            below.append(f"lr must be above 0, got {self.lr}")
+        if below:
+            raise ValueError("; ".join(below))
 
-    def _check_harden_budget(self) -> None:
-        """Refuse hardening settings that cannot do what they say within ``steps``."""
-        if self.harden_start is not None and self.harden_steps == 0:
-            raise ValueError(
-                f"harden_start={self.harden_start} needs harden_steps > 0 (it says when "
-                "hardening starts at the latest)"
-            )
-        if self.harden_steps == 0:
-            return
-        if self.harden_start is not None and self.harden_start >= self.steps:
-            raise ValueError(
-                f"harden_start={self.harden_start} must be below steps={self.steps}: the run "
-                "ends before it"
-            )
-        if self.harden_start is None and self.harden_steps >= self.steps:
-            raise ValueError(
-                f"harden_steps={self.harden_steps} must be below steps={self.steps}: hardening "
-                "starts at the first 100% held-out eval or, at the latest, harden_steps before "
-                f"the end of steps, here step {self.steps - self.harden_steps}; give more "
-                "steps, fewer harden_steps, or a harden_start below steps"
-            )
 
-    @property
-    def latest_harden_start(self) -> int:
-        """The step hardening starts at if no held-out eval was 100% before it: ``harden_start``,
-        by default ``steps - harden_steps`` (so that hardening ends within the budget)."""
-        return self.steps - self.harden_steps if self.harden_start is None else self.harden_start
+def state_dim_for(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    """The default state size: twice the bits of the task's hand-built automaton
+    (:func:`agents.extract.hand_built_bits`), rounded up to a multiple of 16; 32 for a task
+    without one. The spare bits are what resampling grows delay lines, latches and counts into."""
+    task = memgym_task(env_id, **env_kwargs)
+    bits = hand_built_bits(task) if task is not None else None
+    return 32 if bits is None else 16 * math.ceil(2 * bits / 16)
 
 
 @dataclass
-class TrainResult:
-    """What a run produced: the model, its learning curves, and when it reached 100%."""
+class TrainState:
+    """What the loop carries from step to step (saved in checkpoints)."""
 
-    model: nn.Module
-    config: TrainConfig
-    loss: list[float]  # training loss at each step
-    accuracy: list[float]  # answer accuracy on each training batch
-    eval_steps: list[int]  # steps after which the held-out batch was scored
-    eval_accuracy: list[float]  # held-out answer accuracy at those steps
-    steps_to_perfect: int | None  # first step count with 100% held-out answer accuracy
-    seconds_to_perfect: float | None  # training wall-clock time when that happened
-    seconds: float  # total training wall-clock time (over resumes too)
+    step: int = 0
+    loss: list[float] = field(default_factory=list)  # training loss at each step
+    accuracy: list[float] = field(default_factory=list)  # answer accuracy of each batch
+    eval_steps: list[int] = field(default_factory=list)  # steps after which held-out was scored
+    eval_accuracy: list[float] = field(default_factory=list)  # held-out answer accuracy
+    steps_to_perfect: int | None = None  # first step count with 100% held-out answers
+    seconds_to_perfect: float | None = None  # training wall-clock time then
+    seconds: float = 0.0  # total training wall-clock time (over resumes too)
     harden_from: int | None = None  # step at which hardening began (None: it did not)
+    verified_at: int | None = None  # step at which the automaton verified (None: it did not)
+    verified_by: str | None = None  # how: "proof" (every length) or "sampled check"
+    seconds_to_verified: float | None = None  # training wall-clock time then
     resamples: list[dict[str, int]] = field(default_factory=list)  # dormant bits rewired
+
+
+@dataclass
+class TrainResult(TrainState):
+    """What a run produced: its final :class:`TrainState`, the model and the config."""
+
+    model: nn.Module | None = None
+    config: TrainConfig | None = None
 
 
 def first_error_loss(
@@ -180,8 +169,8 @@ def first_error_loss(
     """The note's first-error loss: per sequence, cross-entropy at its first wrong prediction.
 
     ``wrong`` (bool ``(B, T)``) marks the wrong predictions; by default a position is wrong
-    when the argmax of ``logits`` is not the target; for the boolean RNN the loop passes
-    :func:`misses`, the criterion of the extracted automaton (:mod:`agents.extract`). Only
+    when the argmax of ``logits`` is not the target; the loop passes the model's ``misses``
+    (for the boolean RNN, the criterion of the extracted automaton). Only
     valid (``mask``) positions count. Everything after the first wrong position was computed
     from a state that is already wrong, so it adds nothing.
     A sequence with no wrong position contributes zero but still counts in the mean over the
@@ -204,10 +193,10 @@ def first_error_sign_loss(
 
     The term is ``Σ_v softplus(-s_v · logit_v)`` with ``s_v = +1`` for the target and ``-1``
     for every other token: it is large wherever the boolean readout is wrong (see
-    :func:`misses`), even when the argmax is already right. Cross-entropy alone is blind to a
-    shift of all logits, so a position where several outputs are true but the target's is the
-    largest gives it almost no gradient, and that position, being the first miss, hides every
-    later mistake of the sequence from the loss.
+    :meth:`~agents.model.BooleanRNN.misses`), even when the argmax is already right.
+    Cross-entropy alone is blind to a shift of all logits, so a position where several outputs
+    are true but the target's is the largest gives it almost no gradient, and that position,
+    being the first miss, hides every later mistake of the sequence from the loss.
     """
     if wrong is None:
         wrong = logits.argmax(-1) != target
@@ -219,9 +208,6 @@ def first_error_sign_loss(
     return (per_position.gather(1, first).squeeze(1) * wrong.any(dim=1)).sum() / len(target)
 
 
-LOSS_FUNCTIONS = {"first_error": first_error_loss, "first_error_sign": first_error_sign_loss}
-
-
 def masked_ce_loss(
     logits: Tensor, target: Tensor, mask: Tensor, wrong: Tensor | None = None
 ) -> Tensor:
@@ -230,30 +216,11 @@ def masked_ce_loss(
     return (ce * mask).sum() / mask.sum()
 
 
-def keep_prior(model: BooleanRNN) -> Tensor:
-    """How far the ``A_i`` are from "every bit keeps itself and feeds no other":
-    ``Σ relu(m - s·A)`` over the bounded entries, ``s = +1`` on the diagonal and ``-1`` off it,
-    margin ``m = log D + 2`` (a soft OR of D entries at ``-m`` stays below ``-2``)."""
-    A = bound_parameter(model.A)
-    D = A.shape[-1]
-    sign = 2 * torch.eye(D, dtype=A.dtype, device=A.device) - 1
-    return torch.relu(math.log(D) + 2 - sign * A).sum()
-
-
-def decoupled_prior_step(model: BooleanRNN, rate: float) -> None:
-    """Move the ``A_i`` down the gradient of :func:`keep_prior` by ``rate`` times it, outside
-    Adam, as AdamW decays weights. Through Adam the prior's gradient is divided by each entry's
-    own gradient scale, so an entry the data rarely touches (a link of a rare count) is pulled at
-    nearly the full learning rate between the batches that hold it."""
-    (grad,) = torch.autograd.grad(keep_prior(model), model.A)
-    with torch.no_grad():
-        model.A.sub_(rate * grad)
-
-
-def misses(logits: Tensor, target: Tensor) -> Tensor:
-    """Bool ``(B, T)``: the boolean readout does not name exactly the target (the target's
-    logit is not positive, or another one is)."""
-    return ((logits > 0) != F.one_hot(target, logits.shape[-1]).bool()).any(-1)
+LOSS_FUNCTIONS = {
+    "first_error": first_error_loss,
+    "first_error_sign": first_error_sign_loss,
+    "ce": masked_ce_loss,
+}
 
 
 def answer_accuracy(logits: Tensor, rollouts: Rollouts) -> float:
@@ -294,82 +261,70 @@ def vocab_sizes(env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, int]:
     return len(probe.act_tokens), len(probe.obs_tokens)
 
 
-def keep_init_(model: BooleanRNN, diag: float, std: float) -> None:
-    """Re-draw every ``A_i`` as ``N(-diag/2, std) + diag·I``: each bit starts by keeping itself.
-
-    The off-diagonal mean ``-diag/2`` must lie well below ``-log D`` (a soft OR of D "false"
-    terms at ``-a`` is about ``log D - a``), or every state bit soon turns true and the model
-    forgets; the diagonal ``+diag/2`` lets a bit hold its value over long waits from the start,
-    so gradients reach the first token of a long episode.
-    """
-    with torch.no_grad():
-        eye = torch.eye(model.state_dim, device=model.A.device)
-        model.A.copy_(torch.randn_like(model.A) * std - diag / 2 + diag * eye)
-
-
-def shift_init_(model: BooleanRNN, shift: float) -> None:
-    """Add ``shift`` to the entries ``A_i[d+1, d]`` (cyclic) of every ``A_i``: bit d feeds bit
-    d+1, so each token starts as "keep and shift". A unary counter needs a token that moves a
-    single true bit one place on; from the keep-every-bit start alone it is hard to find
-    (CountEasy stayed at about 80%), and the first-error loss removes the shift wherever it
-    is not wanted."""
-    with torch.no_grad():
-        D = model.state_dim
-        rows = torch.arange(D, device=model.A.device)
-        model.A[:, (rows + 1) % D, rows] += shift
-
-
 def make_model(config: TrainConfig) -> nn.Module:
     """A freshly initialised model for ``config`` (call after seeding torch)."""
     num_act, num_obs = vocab_sizes(config.env_id, config.env_kwargs)
-    model_config: dict[str, Any] = {
-        "num_act_tokens": num_act,
-        "num_obs_tokens": num_obs,
-        "state_dim": config.state_dim,
-    }
-    if config.model == "boolean":
-        model_config |= {
+    model = build_model(
+        config.model,
+        {
+            "num_act_tokens": num_act,
+            "num_obs_tokens": num_obs,
+            "state_dim": config.state_dim or state_dim_for(config.env_id, config.env_kwargs),
             "param_noise": config.param_noise,
             "init_std": config.init_std,
             "scan": config.scan,
-        }
-    model = build_model(config.model, model_config)
-    if config.model == "boolean" and config.init_diag > 0:
-        keep_init_(model, config.init_diag, config.init_std)
-    if config.model == "boolean" and config.init_shift > 0:
-        shift_init_(model, config.init_shift)
+        },
+    )
+    model.training_init_(config.init_keep)
     return model
 
 
+def check_automaton(model: nn.Module, config: TrainConfig) -> str | None:
+    """How the thresholded automaton of ``model`` was found right on ``config``'s task, or None
+    where it is not: a sampled check with :data:`QUICK_CHECK`'s budgets rejects most wrong
+    automata fast; one that passes is proved against the task's every-length reference machine
+    (:func:`agents.extract.prove`), ``"proof"``, or, where there is no reference machine or
+    the product outgrows the proof's budget, checked by the full sampled check of
+    :func:`agents.extract.verify`, ``"sampled check"``."""
+    automaton = Automaton.from_model(model)
+    env = (config.env_id, config.env_kwargs)
+    if not verify(automaton, *env, **QUICK_CHECK).verified:
+        return None
+    machine = every_length_reference(config.env_id, json.dumps(config.env_kwargs, sort_keys=True))
+    if machine is not None:
+        proof = prove(automaton, machine)
+        if proof.status != "budget exceeded":
+            return "proof" if proof.proved else None
+    return "sampled check" if verify(automaton, *env).verified else None
+
+
+@functools.lru_cache(maxsize=8)
+def every_length_reference(env_id: str, env_kwargs_json: str) -> ReferenceMachine | None:
+    """The task's every-length reference machine (``memgym.reference``), or None for a task
+    that has none (not a memgym id) or one too large to build; cached per task."""
+    try:
+        return reference(env_id, every_length=True, **json.loads(env_kwargs_json))
+    except ValueError:
+        return None
+
+
 def resample(
-    model: BooleanRNN,
-    optimizer: torch.optim.Optimizer,
-    config: TrainConfig,
-    step: int,
-    batch: tuple[Tensor, Tensor, Tensor],
-) -> list[Resample]:
-    """Rewire dormant bits (:mod:`agents.resample`) from the training ``batch`` (``act``,
-    ``target``, ``mask``) or, with ``resample_episodes``, from that many fresh episodes, with a
-    generator seeded by the run's seed and ``step``."""
-    if config.resample_episodes:
-        episodes = batch_rollouts(
-            config.env_id,
-            config.resample_episodes,
-            batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
-            **curriculum_kwargs(config, step - 1),
-        )
-        batch = to_tensors(episodes, batch[0].device)
-    generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
-    return resample_dormant_bits(
-        model,
-        optimizer,
-        *batch,
-        generator,
-        step=step,
-        successors=config.resample_successors,
-        delays=config.resample_delays,
-        latches=config.resample_latches,
+    model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, step: int
+) -> list[dict[str, int]]:
+    """Rewire dormant bits (:mod:`agents.resample`) from ``resample_episodes`` fresh episodes,
+    with a generator seeded by the run's seed and ``step``; the rewirings as dicts."""
+    episodes = batch_rollouts(
+        config.env_id,
+        config.resample_episodes,
+        batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
+        **curriculum_kwargs(config, step - 1),
     )
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
+    done = resample_dormant_bits(
+        model, optimizer, *to_tensors(episodes, device), generator, step=step
+    )
+    return [dataclasses.asdict(r) for r in done]
 
 
 def train(
@@ -382,13 +337,13 @@ def train(
 
     With ``resume``, training continues from ``out_dir/checkpoint`` (weights, optimizer and
     RNG state, step and curves), so an interrupted run ends with the same weights as an
-    uninterrupted one; :class:`~agents.errors.CheckpointError` when there is none, or when it
-    is another run's or corrupt (:func:`agents.checkpoint.restore_training`).
+    uninterrupted one. Raises :class:`~agents.errors.CheckpointError` when there is no
+    checkpoint, or when it is another run's or corrupt (:func:`agents.checkpoint.restore_training`).
     """
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     model = make_model(config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr or model.default_lr)
     heldout = batch_rollouts(
         config.env_id,
         config.eval_episodes,
@@ -396,43 +351,31 @@ def train(
         **config.env_kwargs,
     )
     heldout_act = torch.as_tensor(heldout.act, device=device)
-    loss_fn = LOSS_FUNCTIONS.get(config.loss, masked_ce_loss)
+    base_loss = LOSS_FUNCTIONS[config.loss]
     checkpoint = Path(out_dir) / CHECKPOINT_DIR if out_dir is not None else None
+    verifiable = model.hardens and memgym_task(config.env_id, **config.env_kwargs) is not None
 
-    state: dict[str, Any] = {
-        "step": 0,
-        "loss": [],
-        "accuracy": [],
-        "eval_steps": [],
-        "eval_accuracy": [],
-        "steps_to_perfect": None,
-        "seconds_to_perfect": None,
-        "seconds": 0.0,
-        "perfect_streak": 0,
-        "harden_from": None,
-        "resamples": [],
-    }
+    state = TrainState()
     if resume:
         if checkpoint is None or not checkpoint.exists():
             raise CheckpointError(f"cannot resume: there is no checkpoint at {checkpoint}")
-        state = restore_training(
+        saved = restore_training(
             checkpoint,
             model,
             optimizer,
             config=dataclasses.asdict(config),
             defaults=dataclasses.asdict(TrainConfig()),
         )
-        state.setdefault("harden_from", None)  # checkpoints from before hardening existed
-        state.setdefault("resamples", [])
+        state = TrainState(**{k: v for k, v in saved.items() if k in TRAIN_STATE_FIELDS})
 
     def save() -> None:
         if checkpoint is not None:
-            save_checkpoint(
-                checkpoint, model, config.model, dataclasses.asdict(config), optimizer, state
-            )
+            model_kind = config.model
+            asdict = dataclasses.asdict
+            save_checkpoint(checkpoint, model, model_kind, asdict(config), optimizer, asdict(state))
 
-    started = time.perf_counter() - state["seconds"]
-    bar = tqdm(range(state["step"], config.steps), disable=not progress, desc=config.env_id)
+    started = time.perf_counter() - state.seconds
+    bar = tqdm(range(state.step, config.steps), disable=not progress, desc=config.env_id)
     for step in bar:
         batch = batch_rollouts(
             config.env_id,
@@ -441,72 +384,63 @@ def train(
             **curriculum_kwargs(config, step),
         )
         act, target, mask = to_tensors(batch, device)
-        if (
-            config.harden_steps > 0
-            and state["harden_from"] is None
-            and step >= config.latest_harden_start
-        ):
-            state["harden_from"] = step
-        hardening = state["harden_from"] is not None
+        if model.hardens and state.harden_from is None and step >= config.harden_start:
+            state.harden_from = step
+        hardening = state.harden_from is not None
         if hardening:
-            ramp = (step - state["harden_from"]) / (HARDEN_RAMP * config.harden_steps)
+            ramp = (step - state.harden_from) / config.harden_ramp
             model.row_noise = config.harden_noise * min(1.0, ramp)
         model.train()
         logits = model(act)
-        wrong = misses(logits, target) if config.model == "boolean" else None
-        loss = (first_error_sign_loss if hardening else loss_fn)(logits, target, mask, wrong)
-        prior = hardening and config.harden_prior > 0
-        if prior and not config.prior_decoupled:
-            loss = loss + config.harden_prior * keep_prior(model)
+        loss_fn = first_error_sign_loss if hardening else base_loss
+        loss = loss_fn(logits, target, mask, model.misses(logits, target))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if prior and config.prior_decoupled:
-            decoupled_prior_step(model, config.lr * config.harden_prior)
+        if hardening:
+            model.prior_step_(optimizer.param_groups[0]["lr"] * config.harden_prior)
 
-        state["step"] = step + 1
-        if hardening and config.resample_interval and state["step"] % config.resample_interval == 0:
-            done = resample(model, optimizer, config, state["step"], (act, target, mask))
-            state["resamples"] += [dataclasses.asdict(r) for r in done]
-        state["loss"].append(loss.item())
-        state["accuracy"].append(answer_accuracy(logits.detach(), batch))
-        hardening_ends = hardening and state["step"] >= state["harden_from"] + config.harden_steps
-        last = state["step"] == config.steps or hardening_ends
-        if state["step"] % config.eval_interval == 0 or last:
+        state.step = step + 1
+        state.loss.append(loss.item())
+        state.accuracy.append(answer_accuracy(logits.detach(), batch))
+        if state.step % config.eval_interval == 0 or state.step == config.steps:
+            accuracy = evaluate_heldout(model, heldout_act, heldout)
+            state.eval_steps.append(state.step)
+            state.eval_accuracy.append(accuracy)
+            if accuracy == 1.0 and state.steps_to_perfect is None:
+                state.steps_to_perfect = state.step
+                state.seconds_to_perfect = time.perf_counter() - started
+                if model.hardens and state.harden_from is None:
+                    state.harden_from = state.step
+            bar.set_postfix(loss=f"{loss.item():.4f}", heldout=f"{accuracy:.4f}")
+        if (
+            hardening
+            and verifiable
+            and (state.step - state.harden_from) % config.check_interval == 0
+        ):
             model.eval()
-            with torch.no_grad():
-                accuracy = answer_accuracy(model(heldout_act), heldout)
-            state["eval_steps"].append(state["step"])
-            state["eval_accuracy"].append(accuracy)
-            state["perfect_streak"] = state["perfect_streak"] + 1 if accuracy == 1.0 else 0
-            if accuracy == 1.0 and state["steps_to_perfect"] is None:
-                state["steps_to_perfect"] = state["step"]
-                state["seconds_to_perfect"] = time.perf_counter() - started
-                if config.harden_steps > 0 and state["harden_from"] is None:
-                    state["harden_from"] = state["step"]
-            shown = {"loss": f"{loss.item():.4f}", "heldout": f"{accuracy:.4f}"}
-            if hardening:
-                shown["row_noise"] = f"{model.row_noise:.1f}"
-            bar.set_postfix(shown)
-        state["seconds"] = time.perf_counter() - started
-        if checkpoint is not None and state["step"] % config.checkpoint_interval == 0:
-            save()
-        stop_early = 0 < config.stop_after_perfect <= state["perfect_streak"]
-        if hardening_ends or (stop_early and state["harden_from"] is None):
+            state.verified_by = check_automaton(model, config)
+            if state.verified_by is not None:
+                state.verified_at = state.step
+                state.seconds_to_verified = time.perf_counter() - started
+            else:
+                state.resamples += resample(model, optimizer, config, state.step)
+        state.seconds = time.perf_counter() - started
+        if state.verified_at is not None:
             break
+        if checkpoint is not None and state.step % config.checkpoint_interval == 0:
+            save()
     bar.close()
     model.eval()
     save()
-    return TrainResult(
-        model=model,
-        config=config,
-        loss=state["loss"],
-        accuracy=state["accuracy"],
-        eval_steps=state["eval_steps"],
-        eval_accuracy=state["eval_accuracy"],
-        steps_to_perfect=state["steps_to_perfect"],
-        seconds_to_perfect=state["seconds_to_perfect"],
-        seconds=state["seconds"],
-        harden_from=state["harden_from"],
-        resamples=state["resamples"],
-    )
+    return TrainResult(**dataclasses.asdict(state), model=model, config=config)
+
+
+TRAIN_STATE_FIELDS = {f.name for f in dataclasses.fields(TrainState)}
+
+
+def evaluate_heldout(model: nn.Module, heldout_act: Tensor, heldout: Rollouts) -> float:
+    """Answer accuracy of ``model`` (in eval mode) on the held-out batch."""
+    model.eval()
+    with torch.no_grad():
+        return answer_accuracy(model(heldout_act), heldout)

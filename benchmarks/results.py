@@ -42,15 +42,16 @@ from agents.checkpoint import CHECKPOINT_DIR, read_config
 from agents.evaluate import evaluate
 from agents.extract import Automaton, verify
 from agents.ops.scan import METHODS as SCAN_METHODS
-from agents.recipes import (
-    BOOLEAN_SETTINGS,
-    HARDEN_STEPS,
-    RESAMPLE_INTERVAL,
-    STATE_DIMS,
-    recipe,
+from agents.recipes import PRESET_NAMES, recipe
+from agents.train import (
+    TrainConfig,
+    batch_seed,
+    masked_ce_loss,
+    state_dim_for,
+    to_tensors,
+    train,
 )
-from agents.train import TrainConfig, batch_seed, masked_ce_loss, to_tensors, train
-from memgym import PRESETS, batch_rollouts
+from memgym import batch_rollouts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,8 +72,8 @@ class Job:
 
 
 def train_config(job: Job) -> TrainConfig:
-    """The training run of a job: the preset's recipe (``agents.recipes``) for its model,
-    budget, seed and device."""
+    """The training run of a job: the defaults with the preset's step cap
+    (``agents.recipes``) for its model, seed and device."""
     config = recipe(job.preset, job.model, steps=job.steps, seed=job.seed, device=job.device)
     return replace(config, scan=job.scan)
 
@@ -108,7 +109,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
     record: dict[str, Any] = {
         "preset": job.preset,
         "model": job.model,
-        "state_dim": config.state_dim,
+        "state_dim": result.model.state_dim,
         "steps": job.steps,
         "device": device_name(job.device),
         "command": job.command,
@@ -116,7 +117,10 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
         "steps_to_perfect": result.steps_to_perfect,
         "seconds_to_perfect": result.seconds_to_perfect,
         "harden_from": result.harden_from,
-        "steps_trained": len(result.loss),
+        "verified_at": result.verified_at,
+        "verified_by": result.verified_by,
+        "seconds_to_verified": result.seconds_to_verified,
+        "steps_trained": result.step,
         "resumed_from_step": resumed_from,
         "seconds": result.seconds,
         "accuracy": {str(k): v for k, v in accuracy.accuracy.items()},
@@ -224,25 +228,25 @@ def command_line() -> str:
 
 
 def hardened(run: dict[str, Any]) -> str:
-    """`` (hardened from M until N)`` for a boolean RNN run that hardened, else nothing; runs
-    without dormant-bit resampling say so."""
+    """`` (hardened from M, verified at N in S s)`` for a boolean RNN run that hardened (or
+    ``until N, not verified``; records from before the one learner say ``per-preset recipe``),
+    else nothing."""
     if run.get("harden_from") is None:
         return ""
-    resampled = run.get("train_config", {}).get("resample_interval", 0) > 0
-    alone = "" if resampled else ", no resampling"
-    return f" (hardened from {run['harden_from']} until {run['steps_trained']}{alone})"
+    if "verified_at" not in run:  # trained before the one learner
+        return (
+            f" (hardened from {run['harden_from']} until {run['steps_trained']}, per-preset recipe)"
+        )
+    if run["verified_at"] is None:
+        return f" (hardened from {run['harden_from']} until {run['steps_trained']}, not verified)"
+    seconds = run["seconds_to_verified"]
+    verified = f"verified at {run['verified_at']} in {seconds:.0f} s"
+    return f" (hardened from {run['harden_from']}, {verified})"
 
 
 def percent(value: float | None) -> str:
     """``0.99995`` → ``99.99``; a missing value → ``–``."""
     return "–" if value is None else f"{100 * value:.2f}"
-
-
-def _presets_with(setting: str) -> str:
-    """The presets whose boolean RNN settings turn ``setting`` on, comma-separated."""
-    return ", ".join(
-        preset for preset, settings in BOOLEAN_SETTINGS.items() if settings.get(setting)
-    )
 
 
 def render(out: Path, docs: Path) -> None:
@@ -261,36 +265,15 @@ def render(out: Path, docs: Path) -> None:
         "100% on a held-out batch of 1,000 episodes (– = not reached within the budget);",
         "whether the automaton extracted by thresholding verified exactly (every valid",
         "episode up to the length where that is feasible, and 100,000 random episodes at",
-        "10× length). GRU and LSTM use the same state size and loop; their step budget is the",
-        '"of" figure of their row: the preset\'s, or on the Hard presets a reduced one that two',
-        "CPU cores could afford (the notes below set it beside the steps the boolean RNN",
-        "trained). The boolean RNN",
-        f"hardens (see `agents.train`) for {HARDEN_STEPS:,} steps from its first 100%, or over",
-        f"the last {HARDEN_STEPS:,} steps of the budget, and stops when that ends; where",
-        "`agents.recipes.BOOLEAN_SETTINGS` says so it hardens from a given step at the latest: "
-        + ", ".join(
-            f"{preset} from step {settings['harden_start']:,}"
-            f" for {settings.get('harden_steps', HARDEN_STEPS):,}"
-            for preset, settings in BOOLEAN_SETTINGS.items()
-            if "harden_start" in settings
-        )
-        + f". While hardening it rewires dormant state bits every {RESAMPLE_INTERVAL:,} steps"
-        ' (`agents.resample`), except where a row says "no resampling"; '
-        + ", ".join(
-            f"{preset} every {settings['resample_interval']:,}"
-            for preset, settings in BOOLEAN_SETTINGS.items()
-            if settings.get("resample_interval", RESAMPLE_INTERVAL) not in (0, RESAMPLE_INTERVAL)
-        )
-        + " steps. For missed answers it also grows answer or successor bits"
-        f" ({_presets_with('resample_successors')}), delay lines"
-        f" ({_presets_with('resample_delays')}) or latches ({_presets_with('resample_latches')})."
-        + " It resamples from fresh episodes, not the training batch, on "
-        + ", ".join(
-            f"{preset} ({settings['resample_episodes']:,} episodes)"
-            for preset, settings in BOOLEAN_SETTINGS.items()
-            if settings.get("resample_episodes")
-        )
-        + ".",
+        "10× length). Every run is `agents.train.TrainConfig`'s defaults with the preset's",
+        "step cap (`agents.recipes`); GRU and LSTM use the same state size and loop, and their",
+        'step budget is the "of" figure of their row. The boolean RNN hardens from its first',
+        "100% (or step 1,000), checks its automaton every 500 hardening steps, rewires dormant",
+        "bits from fresh episodes when it does not verify (`agents.resample`), and stops once",
+        'it verifies. Boolean rows marked "per-preset recipe", and the GRU and LSTM rows so',
+        "far, were trained before this one learner, with the settings docs/results-notes.md",
+        "gives for them (the baselines: Adam lr 0.01, today's default too, and the first-error",
+        "loss).",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
@@ -302,7 +285,9 @@ def render(out: Path, docs: Path) -> None:
         for kind in MODEL_KINDS:
             rows = [table_row(run) for run in runs if run["model"] == kind]
             lines += rows or [
-                f"| {preset} | {kind} | {STATE_DIMS[preset]} | not run " + "| " * 8 + "|"
+                f"| {preset} | {kind} | {state_dim_for(env_id(preset), {})} | not run "
+                + "| " * 8
+                + "|"
             ]
         if runs:
             draw_curves(preset, runs, docs / f"curves-{preset}.png")
@@ -406,9 +391,8 @@ def draw_curves(preset: str, runs: list[dict[str, Any]], path: Path) -> None:
 
 
 def recipe_presets() -> list[str]:
-    """The presets that have a training recipe, in ``PRESETS`` order (``"RememberEasy"``, …)."""
-    names = (p.removeprefix("memgym/").removesuffix("-v0") for p in PRESETS)
-    return [name for name in names if name in STATE_DIMS]
+    """Every preset, in ``PRESETS`` order (``"RememberEasy"``, …): each has a recipe."""
+    return list(PRESET_NAMES)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

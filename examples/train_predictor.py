@@ -21,7 +21,7 @@ def main() -> None:
     """Train on rollouts of an env, then score the predictor with SB3's evaluate_policy."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="memgym/RememberEasy-v0")
-    parser.add_argument("--steps", type=int, default=2000, help="training batches")
+    parser.add_argument("--steps", type=int, default=2000, help="step cap (stops once verified)")
     args = parser.parse_args()
 
     config = TrainConfig(
@@ -29,10 +29,9 @@ def main() -> None:
         steps=args.steps,
         eval_interval=100,
         eval_episodes=200,
-        stop_after_perfect=3,
     )
     result = train(config, progress=False)
-    print(f"held-out answer accuracy {result.eval_accuracy[-1]:.3f} after {config.steps} batches")
+    print(f"held-out answer accuracy {result.eval_accuracy[-1]:.3f} after {result.step} batches")
 
     env = make_vec_env(partial(gym.make, args.env), n_envs=8, seed=0)
     mean_return, std_return = evaluate_policy(

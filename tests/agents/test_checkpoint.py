@@ -77,14 +77,30 @@ def test_a_setting_added_after_the_checkpoint_counts_as_its_default(tmp_path):
     train(dataclasses.replace(CONFIG, steps=8), out_dir=tmp_path, progress=False)
     path = tmp_path / CHECKPOINT_DIR / "config.json"
     meta = json.loads(path.read_text())
-    del meta["train_config"]["resample_latches"]  # as written before the setting existed
+    del meta["train_config"]["check_interval"]  # as written before the setting existed
     path.write_text(json.dumps(meta))
     resumed = train(CONFIG, out_dir=tmp_path, resume=True, progress=False)
     assert len(resumed.loss) == 12
     path.write_text(json.dumps(meta))
-    latches = dataclasses.replace(CONFIG, resample_interval=4, resample_latches=True)
-    with pytest.raises(ValueError, match="resample_latches"):
-        train(latches, out_dir=tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match="check_interval"):
+        train(
+            dataclasses.replace(CONFIG, check_interval=4),
+            out_dir=tmp_path,
+            resume=True,
+            progress=False,
+        )
+
+
+def test_a_checkpoint_with_a_setting_that_is_gone_loads_but_does_not_resume(tmp_path):
+    train(dataclasses.replace(CONFIG, steps=8), out_dir=tmp_path, progress=False)
+    path = tmp_path / CHECKPOINT_DIR / "config.json"
+    meta = json.loads(path.read_text())
+    meta["train_config"]["resample_latches"] = True  # a setting of an older learner
+    path.write_text(json.dumps(meta))
+    model, _ = load_checkpoint(tmp_path / CHECKPOINT_DIR)
+    assert model.state_dim == 16  # RememberEasy: twice its 8 hand-built bits
+    with pytest.raises(ValueError, match=r"its run differs in \['resample_latches'\]"):
+        train(CONFIG, out_dir=tmp_path, resume=True, progress=False)
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):

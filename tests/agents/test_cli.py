@@ -50,21 +50,24 @@ def test_train_eval_extract(tmp_path, capsys):
     assert "sampled check" in capsys.readouterr().out and png.exists()
 
 
-def test_train_hardens_after_the_first_perfect_eval(tmp_path, capsys):
+@pytest.mark.slow
+def test_train_hardens_and_stops_once_the_automaton_verifies(tmp_path, capsys):
     out = str(tmp_path / "hard")
     args = ["train", "memgym/RememberEasy-v0", "--batch-size", "32", "--out", out]
-    main([*args, "--steps", "2000", "--harden-steps", "30", "--harden-noise", "4"])
+    main([*args, "--steps", "2000", "--harden-noise", "4", "--check-interval", "100"])
     printed = capsys.readouterr().out
     assert "hardened from step" in printed and "100% held-out answers" in printed
+    assert "automaton proved equal to the reference machine for every act stream" in printed
     with pytest.raises(SystemExit):  # a resume must keep the settings
-        main([*args, "--steps", "2000", "--harden-steps", "30", "--resume"])
+        main([*args, "--steps", "2000", "--check-interval", "100", "--resume"])
     assert "differs in ['harden_noise']" in capsys.readouterr().err
 
 
 def test_train_harden_start(tmp_path, capsys):
-    args = ["train", "memgym/RememberEasy-v0", "--batch-size", "8", "--steps", "100"]
-    main([*args, "--harden-start", "5", "--harden-steps", "3", "--out", str(tmp_path)])
-    assert "hardened from step 5" in capsys.readouterr().out
+    args = ["train", "memgym/RememberEasy-v0", "--batch-size", "8", "--steps", "20"]
+    main([*args, "--harden-start", "5", "--check-interval", "100", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "hardened from step 5" in printed and "not verified within 20 steps" in printed
 
 
 def test_train_with_env_kwargs_and_baseline(tmp_path, capsys):
@@ -88,38 +91,28 @@ def test_module_entry_point():
     assert "demo" in done.stdout and "train" in done.stdout
 
 
-def test_train_options_override_the_recipe_or_the_defaults():
+def test_every_config_field_is_an_option_and_overrides_the_default():
+    from dataclasses import fields
+
     from agents.cli import build_parser, train_config
-    from agents.recipes import recipe
     from agents.train import TrainConfig
 
     def config(*argv):
         return train_config(build_parser().parse_args(["train", *argv]))
 
     assert config("memgym/CountEasy-v0") == TrainConfig(env_id="memgym/CountEasy-v0")
-    assert config("memgym/CountEasy-v0", "--recipe") == recipe("CountEasy")
-    assert config("memgym/CountEasy-v0", "--recipe", "--seed", "3") == recipe("CountEasy", seed=3)
-    # an option given with TrainConfig's default value still overrides the recipe's 0.03
-    assert config("memgym/RememberMedium-v0", "--recipe", "--lr", "0.1").lr == 0.1
-    assert config("memgym/CountEasy-v0", "--recipe", "--steps", "5000").eval_interval == 20
-    assert config("memgym/RememberMedium-v0", "--recipe", "--model", "gru").lr == 0.01
-    assert config("memgym/CountEasy-v0", "--resample-interval", "50").resample_interval == 50
-    assert not config("memgym/CountEasy-v0", "--resample-interval", "50").resample_successors
-    assert config(
-        "memgym/CountEasy-v0", "--resample-interval", "50", "--resample-successors"
-    ).resample_successors
-    assert config(
-        "memgym/RepeatMedium-v0", "--resample-interval", "50", "--resample-delays"
-    ).resample_delays
-    assert config(
-        "memgym/RememberHard-v0", "--resample-interval", "50", "--resample-latches"
-    ).resample_latches
-    assert config("memgym/CountEasy-v0", "--recipe", "--scan", "compiled").scan == "compiled"
-    assert config(
-        "memgym/CountEasy-v0", "--harden-prior", "0.1", "--prior-decoupled"
-    ).prior_decoupled
-    with pytest.raises(UsageError, match="no recipe"):
-        config("memgym/Remember-v0", "--recipe")
+    assert config("memgym/CountEasy-v0", "--seed", "3", "--lr", "0.05") == TrainConfig(
+        env_id="memgym/CountEasy-v0", seed=3, lr=0.05
+    )
+    assert config("memgym/CountEasy-v0", "--state-dim", "24").state_dim == 24
+    assert config("memgym/CountEasy-v0", "--scan", "compiled").scan == "compiled"
+    assert config("memgym/Repeat-v0", "--env-kwarg", "lag=1").env_kwargs == {"lag": 1}
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for f in fields(TrainConfig):
+        if f.name not in ("env_id", "env_kwargs"):
+            assert "--" + f.name.replace("_", "-") in help_text and f.metadata["help"]
+    with pytest.raises(SystemExit):
+        config("memgym/CountEasy-v0", "--recipe")  # gone: the defaults are the learner
 
 
 def test_extract_prove_and_dot(tmp_path, monkeypatch, capsys):
@@ -215,14 +208,10 @@ def run_dir(tmp_path_factory):
         (["train", "memgym/Nope-v0"], "env 'memgym/Nope-v0': Environment `Nope` doesn't exist"),
         (
             ["train", "memgym/RepeatEasy-v0", "--steps", "3000", "--harden-steps", "15000"],
-            "harden_steps=15000 must be below steps=3000",
+            "unrecognized arguments: --harden-steps 15000",
         ),
-        (
-            ["train", "memgym/RepeatEasy-v0", "--steps", "30", "--harden-start", "40"],
-            "harden_start=40 needs harden_steps > 0",
-        ),
-        (["train", "memgym/CountEasy-v0", "--recipe", "--steps", "500"], "--recipe: harden_start"),
-        (["train", "memgym/Remember-v0", "--recipe"], "--recipe: no recipe for"),
+        (["train", "memgym/CountEasy-v0", "--harden-start", "-1"], "--harden-start: must be at"),
+        (["train", "memgym/CountEasy-v0", "--check-interval", "0"], "--check-interval: must be"),
         (["train", "memgym/RememberEasy-v0", "--out", "RUN"], "RUN already holds a run"),
         (["train", "memgym/RememberEasy-v0", "--out", "RUN/x", "--resume"], "no run to resume"),
         (["demo", "memgym/CountMedium-v0"], "demo presets are memgym/RememberEasy-v0"),

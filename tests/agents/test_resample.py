@@ -3,7 +3,6 @@ hand-built counter that stops short."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from agents.extract import Automaton, verify
@@ -13,6 +12,9 @@ from agents.resample import (
     ANY,
     LATCH_BITS,
     RESAMPLE_MARGIN,
+    RULES,
+    Growth,
+    Miss,
     _look,
     resample_dormant_bits,
 )
@@ -154,8 +156,7 @@ def test_nothing_happens_without_a_dormant_bit():
     assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
-@pytest.mark.parametrize("latches", [False, True])
-def test_a_bit_another_bit_sets_is_in_use_even_where_the_batch_never_turns_it_on(latches):
+def test_a_bit_another_bit_sets_is_in_use_even_where_the_batch_never_turns_it_on():
     act, target, mask = batch()
     card_0 = act[:, 0] == 0  # episodes of card 0 only: card 1's hold bit is never on
     for seed in range(20):
@@ -167,12 +168,11 @@ def test_a_bit_another_bit_sets_is_in_use_even_where_the_batch_never_turns_it_on
             target[card_0],
             mask[card_0],
             torch.Generator().manual_seed(seed),
-            latches=latches,
         )
         assert done and HOLD + 1 not in {r.bit for r in done}
 
 
-def test_with_reach_a_bit_set_only_by_bits_not_in_use_is_dormant():
+def test_a_bit_set_only_by_bits_not_in_use_is_dormant():
     model = padded_remember_model(3)
     D = model.state_dim - 3
     with torch.no_grad():
@@ -180,23 +180,22 @@ def test_with_reach_a_bit_set_only_by_bits_not_in_use_is_dormant():
         model.A[ASK, D + 2, D + 1] = TRUE
         model.A[ASK, HOLD, D + 2] = TRUE  # and D + 2 feeds a bit in use
     act, target, mask = batch()
-    assert _look(model, act, target, mask).dormant == [D]
-    assert _look(model, act, target, mask, reach=True).dormant == [D, D + 1, D + 2]
+    assert _look(model, act, target, mask).dormant == [D, D + 1, D + 2]
     with torch.no_grad():  # now a bit in use sets D, so the whole chain is in use
         model.A[ASK, D, HOLD] = TRUE
-    assert _look(model, act, target, mask, reach=True).dormant == []
+    assert _look(model, act, target, mask).dormant == []
 
 
-def test_an_output_without_exact_evidence_is_left_alone():
+def test_a_bit_that_is_not_exact_evidence_gets_no_answer_bit():
     model = shortcut_model()
     with torch.no_grad():  # card 1 now writes card 0's hold bit: no bit tells the cards apart
         model.A[1, HOLD + 1, 0] = FALSE
         model.A[1, HOLD, 0] = TRUE
-    state = {k: v.clone() for k, v in model.state_dict().items()}
     done = resample_dormant_bits(
         model, torch.optim.Adam(model.parameters()), *batch(), torch.Generator()
     )
-    assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert all(r.source != HOLD for r in done)  # latches of the cards instead
+    assert (1, ANY) in {(r.token, r.source) for r in done}  # card 1, read at any step before
 
 
 COUNT_ENV, COUNT_KWARGS = "memgym/Count-v0", {"n_range": (2, 4)}
@@ -210,7 +209,7 @@ def test_a_counter_that_stops_short_grows_its_chain_round_by_round_until_it_veri
     rollouts = batch(COUNT_ENV, **COUNT_KWARGS)
     keeps = model.A.detach().diagonal(dim1=1, dim2=2)[:, COUNT_BIT + 2] > 0
 
-    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5, True)
+    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5)
 
     # round 1: count 3 and count 4 were both lost at the third 1, one link for both; round 2:
     # count 3's answer bit, and the fourth 1 now clears count 3: its successor; round 3: count
@@ -231,7 +230,7 @@ def test_a_counter_that_stops_short_grows_its_chain_round_by_round_until_it_veri
     ]
     assert len({r.bit for r in done}) == 4
     assert verify(Automaton.from_model(model), COUNT_ENV, COUNT_KWARGS).verified
-    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 6, True) == []
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 6) == []
 
 
 def test_a_missed_answer_whose_count_the_state_still_holds_gets_an_answer_bit():
@@ -246,7 +245,6 @@ def test_a_missed_answer_whose_count_the_state_still_holds_gets_an_answer_bit():
         torch.optim.Adam(model.parameters()),
         *batch(COUNT_ENV, **COUNT_KWARGS),
         torch.Generator(),
-        successors=True,
     )
 
     assert (done.output, done.token, done.source) == (2 + 3, ASK_COUNT, COUNT_BIT + 3)
@@ -262,7 +260,6 @@ def test_successors_leave_an_exact_counter_alone_and_stop_when_no_bit_is_dormant
             torch.optim.Adam(model.parameters()),
             *batch(COUNT_ENV, **COUNT_KWARGS),
             torch.Generator(),
-            successors=True,
         )
         assert done == [] and all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
@@ -279,9 +276,8 @@ def test_a_model_that_forgets_every_card_grows_a_delay_line_per_card_and_then_ve
     model.train()(rollouts[0]).sum().backward()
     optimizer.step()
     moments = {k: v.clone() for k, v in optimizer.state[model.A].items()}
-    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator()) == []
 
-    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 3, delays=True)
+    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 3)
 
     A, C = model.A.detach(), model.C.detach()
     assert len(done) == 2 * (lag + 1) and len({r.bit for r in done}) == len(done)
@@ -299,9 +295,7 @@ def test_a_model_that_forgets_every_card_grows_a_delay_line_per_card_and_then_ve
     for key, moment in optimizer.state[model.A].items():  # delay lines keep Adam's moments
         assert torch.equal(moment, moments[key])
     assert verify(Automaton.from_model(model), REPEAT_ENV, REPEAT_KWARGS).verified
-    assert (
-        resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 4, delays=True) == []
-    )
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 4) == []
 
 
 def test_a_model_that_forgets_the_first_card_grows_a_latch_per_card_and_then_verifies():
@@ -309,9 +303,8 @@ def test_a_model_that_forgets_the_first_card_grows_a_latch_per_card_and_then_ver
     model = forgetful_model(3, spare_bits=3 * LATCH_BITS + 1, remember=True)
     rollouts = batch(ENV, **kwargs)
     optimizer = torch.optim.Adam(model.parameters())
-    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator()) == []
 
-    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5, latches=True)
+    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), 5)
 
     A, C = model.A.detach(), model.C.detach()
     ask = 3 + 1
@@ -324,17 +317,19 @@ def test_a_model_that_forgets_the_first_card_grows_a_latch_per_card_and_then_ver
         assert (answer.token, answer.source) == (ask, latch.bit)
         assert C[2 + card, answer.bit] == ANSWER_LOGIT
     assert verify(Automaton.from_model(model), ENV, kwargs).verified
-    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), latches=True) == []
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator()) == []
 
 
 def test_a_latch_is_not_grown_for_a_token_that_does_not_tell_the_answer():
     model = forgetful_model(2, spare_bits=4 * LATCH_BITS)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
     rollouts = batch(REPEAT_ENV, **REPEAT_KWARGS)  # Repeat: every card is read before [ask]
     optimizer = torch.optim.Adam(model.parameters())
 
-    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), latches=True) == []
-    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    done = resample_dormant_bits(model, optimizer, *rollouts, torch.Generator())
+
+    assert len(done) == 2 * (REPEAT_KWARGS["lag"] + 1)  # a delay line per card, no latch
+    firsts = [r for r in done if r.source == ANY]
+    assert all((model.A.detach()[:, r.bit, r.bit] > 0).sum() == 1 for r in firsts)
 
 
 def test_a_delay_line_is_not_grown_without_the_bits_for_all_of_it():
@@ -343,5 +338,22 @@ def test_a_delay_line_is_not_grown_without_the_bits_for_all_of_it():
     rollouts = batch(REPEAT_ENV, **REPEAT_KWARGS)
     optimizer = torch.optim.Adam(model.parameters())
 
-    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator(), delays=True) == []
+    assert resample_dormant_bits(model, optimizer, *rollouts, torch.Generator()) == []
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_the_rules_share_one_signature_and_evidence_picks_the_growth():
+    model = forgetful_model(2, spare_bits=2 * (REPEAT_KWARGS["lag"] + 1))
+    view = _look(model, *batch(REPEAT_ENV, **REPEAT_KWARGS))
+    missed = view.is_target & ~view.fired & view.mask.unsqueeze(-1)
+    output = 2  # card 0
+    b, t = torch.nonzero(missed[..., output])[0].tolist()
+    miss = Miss(view, output, b, t, view.is_target[..., output] & view.mask)
+    growths = {rule.__name__: rule(miss) for rule in RULES}
+    assert set(growths) == {"answer_bit", "delay_line", "latch", "successor"}
+    assert growths["answer_bit"] is None and growths["latch"] is None  # no bit, no fixed token
+    line = growths["delay_line"]
+    assert isinstance(line, Growth) and line.bits == REPEAT_KWARGS["lag"] + 1
+    assert line.link == (0, REPEAT_KWARGS["lag"], ASK_REPEAT) and line.support > 0
+    if growths["successor"] is not None:
+        assert growths["successor"].support == 0  # no exact evidence: never beats the line

@@ -10,23 +10,24 @@ import pytest
 import torch
 
 import agents.train
+from agents.extract import Automaton, verify
+from agents.model import BooleanRNN
 from agents.ops import bound_parameter
 from agents.resample import Resample
 from agents.train import (
     TrainConfig,
     curriculum_kwargs,
-    decoupled_prior_step,
     first_error_loss,
     first_error_sign_loss,
-    keep_prior,
     make_model,
     masked_ce_loss,
-    misses,
+    state_dim_for,
     train,
 )
 from memgym import batch_rollouts
 
 torch.set_num_threads(1)  # these models are tiny: one thread is fastest
+misses = BooleanRNN.misses
 
 
 def _logits(rows: list[list[int]], vocab: int = 3) -> torch.Tensor:
@@ -66,17 +67,11 @@ def test_sign_loss_sees_misses_that_cross_entropy_hardly_sees():
     assert first_error_sign_loss(_logits([[1]]), target, mask, misses(_logits([[1]]), target)) == 0
 
 
-def test_shift_init_seeds_the_cyclic_shift():
-    config = TrainConfig(env_id="memgym/CountEasy-v0", state_dim=8, init_shift=16.0)
-    torch.manual_seed(0)
-    shifted = make_model(config).A.detach()
-    torch.manual_seed(0)
-    plain = make_model(TrainConfig(env_id="memgym/CountEasy-v0", state_dim=8)).A.detach()
-    rows = torch.arange(8)
-    delta = shifted - plain
-    assert torch.allclose(delta[:, (rows + 1) % 8, rows], torch.full((len(delta), 8), 16.0))
-    delta[:, (rows + 1) % 8, rows] = 0
-    assert delta.abs().max() == 0
+def test_the_training_init_keeps_every_bit():
+    model = BooleanRNN(2, 3, 8, init_std=0.0)
+    model.training_init_(keep=16.0)
+    expected = torch.full((8, 8), -8.0) + 16 * torch.eye(8)
+    assert torch.equal(model.A.detach(), expected.expand(2, 8, 8))
 
 
 def test_keep_prior_is_zero_only_for_keep_every_bit_with_margin():
@@ -84,15 +79,15 @@ def test_keep_prior_is_zero_only_for_keep_every_bit_with_margin():
     margin = math.log(8) + 2
     with torch.no_grad():
         model.A.copy_(torch.full_like(model.A, -3 * margin) + 6 * margin * torch.eye(8))
-    assert keep_prior(model) == 0
+    assert model.keep_prior() == 0
     with torch.no_grad():
         model.A[0, 1, 2] = 0.0  # an off-diagonal entry at 0: costs about the margin
         model.A[2, 3, 3] = margin - 1  # a diagonal entry short of the margin
     short = margin - bound_parameter(torch.tensor(margin - 1)).item()  # about 1
-    assert keep_prior(model).item() == pytest.approx(margin + short, rel=1e-5)
+    assert model.keep_prior().item() == pytest.approx(margin + short, rel=1e-5)
 
 
-def test_the_decoupled_prior_step_moves_a_by_rate_times_the_priors_gradient():
+def test_the_prior_step_moves_a_by_rate_times_the_priors_gradient():
     model = make_model(TrainConfig(state_dim=8)).double()
     A = model.A.detach().clone()
     sign = 2 * torch.eye(8, dtype=torch.float64) - 1
@@ -100,23 +95,28 @@ def test_the_decoupled_prior_step_moves_a_by_rate_times_the_priors_gradient():
     leaf = A.clone().requires_grad_()
     (slope,) = torch.autograd.grad(bound_parameter(leaf).sum(), leaf)  # the bound's derivative
     expected = A + 0.01 * torch.where(active, sign * slope, 0.0)
-    decoupled_prior_step(model, 0.01)
+    model.prior_step_(0.01)
     assert torch.allclose(model.A.detach(), expected, rtol=0, atol=1e-12)
     assert model.A.grad is None  # no gradient left behind for the optimizer
 
 
-def test_a_decoupled_prior_is_applied_after_each_hardening_step_only(monkeypatch):
+def test_the_prior_step_follows_each_hardening_step_only(monkeypatch):
     rates = []
-    monkeypatch.setattr(agents.train, "decoupled_prior_step", lambda m, rate: rates.append(rate))
-    config = dataclasses.replace(
-        HARDEN, steps=50, harden_start=30, harden_steps=20, harden_prior=0.5, lr=0.2
-    )
-    coupled = train(config, progress=False)
-    assert rates == []
-    decoupled = train(dataclasses.replace(config, prior_decoupled=True), progress=False)
+    monkeypatch.setattr(BooleanRNN, "prior_step_", lambda self, rate: rates.append(rate))
+    monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: False)
+    config = dataclasses.replace(SMALL, steps=50, harden_start=30, harden_prior=0.5, lr=0.2)
+    train(config, progress=False)
     assert rates == [pytest.approx(0.1)] * 20
-    assert decoupled.loss[:30] == coupled.loss[:30]
-    assert decoupled.loss[30] < coupled.loss[30]  # the prior is not in the loss
+
+
+def test_baselines_have_no_hardening_hooks():
+    model = make_model(TrainConfig(model="gru", state_dim=8))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.prior_step_(1.0)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    logits = torch.tensor([[[1.0, 3.0, -2.0]]])  # argmax right, two outputs above 0
+    assert model.misses(logits, torch.tensor([[1]])).tolist() == [[False]]
+    assert not model.hardens and model.default_lr == 0.01
 
 
 def test_masked_ce_ignores_padding():
@@ -149,52 +149,24 @@ def test_bad_config_is_rejected():
         TrainConfig(loss="mse")
     with pytest.raises(ValueError, match="model"):
         TrainConfig(model="transformer")
-    with pytest.raises(ValueError, match="negative"):
-        TrainConfig(harden_steps=-1)
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(ValueError, match="harden_prior must not be negative"):
         TrainConfig(harden_prior=-0.1)
-    with pytest.raises(ValueError, match="prior_decoupled needs harden_prior > 0"):
-        TrainConfig(prior_decoupled=True)
-    with pytest.raises(ValueError, match="harden_start"):
+    with pytest.raises(ValueError, match="harden_start must not be negative"):
         TrainConfig(harden_start=-5)
-    with pytest.raises(ValueError, match="boolean RNN"):
-        TrainConfig(model="lstm", harden_steps=10)
-    with pytest.raises(ValueError, match="negative"):
-        TrainConfig(resample_interval=-1)
-    with pytest.raises(ValueError, match="boolean RNN"):
-        TrainConfig(model="gru", resample_interval=10)
-    with pytest.raises(ValueError, match="resample_successors needs resample_interval"):
-        TrainConfig(resample_successors=True)
-    with pytest.raises(ValueError, match="resample_delays needs resample_interval"):
-        TrainConfig(resample_delays=True)
-    with pytest.raises(ValueError, match="resample_latches needs resample_interval"):
-        TrainConfig(resample_latches=True)
+    with pytest.raises(ValueError, match="check_interval must be positive"):
+        TrainConfig(check_interval=0)
+    with pytest.raises(ValueError, match="state_dim, lr must be positive"):
+        TrainConfig(state_dim=0, lr=-1.0)
     with pytest.raises(ValueError, match="scan must be one of"):
         TrainConfig(scan="fast")
 
 
-def test_hardening_budgets_that_contradict_the_schedule_are_refused():
-    # README's `--steps 3000 --harden-steps 15000` hardened from step 0, not after the first 100%
-    with pytest.raises(
-        ValueError, match=r"harden_steps=15000 must be below steps=3000: .*step -12000"
-    ):
-        TrainConfig(steps=3000, harden_steps=15000)
-    with pytest.raises(ValueError, match="harden_steps=3000 must be below steps=3000"):
-        TrainConfig(steps=3000, harden_steps=3000)
-    with pytest.raises(ValueError, match="harden_start=3000 must be below steps=3000"):
-        TrainConfig(steps=3000, harden_steps=100, harden_start=3000)
-    with pytest.raises(ValueError, match="harden_start=5 needs harden_steps > 0"):
-        TrainConfig(harden_start=5)  # was ignored
-    assert TrainConfig(steps=3000, harden_steps=15000, harden_start=500).latest_harden_start == 500
-    assert TrainConfig(steps=3000, harden_steps=1000).latest_harden_start == 2000
-
-
-def test_steps_caps_the_whole_run_hardening_included():
-    config = dataclasses.replace(
-        HARDEN, steps=30, eval_interval=10, harden_steps=100, harden_start=10
-    )
-    result = train(config, progress=False)
-    assert result.harden_from == 10 and len(result.loss) == 30
+def test_the_state_size_comes_from_the_task():
+    assert state_dim_for("memgym/RememberEasy-v0", {}) == 16  # hand-built: 8 bits
+    assert state_dim_for("memgym/CountMedium-v0", {}) == 112  # 50 bits
+    assert state_dim_for("memgym/Repeat-v0", {"num_cards": 3, "lag": 1}) == 16  # 6 bits
+    assert make_model(TrainConfig(env_id="memgym/RepeatEasy-v0")).state_dim == 32
+    assert make_model(TrainConfig(state_dim=8)).state_dim == 8
 
 
 def test_the_config_picks_the_scan_of_the_boolean_rnn():
@@ -202,120 +174,93 @@ def test_the_config_picks_the_scan_of_the_boolean_rnn():
     assert make_model(TrainConfig(scan="blelloch")).scan == "blelloch"
 
 
-def test_small_run_reaches_100_percent():
-    config = TrainConfig(
-        steps=1000, batch_size=32, eval_interval=20, eval_episodes=200, stop_after_perfect=3
-    )
-    result = train(config, progress=False)
-    assert result.steps_to_perfect is not None and result.steps_to_perfect <= 1000
-    assert result.eval_accuracy[-1] == 1.0
-    assert len(result.loss) == len(result.accuracy) and all(map(math.isfinite, result.loss))
-
-
-HARDEN = TrainConfig(
-    steps=2000, batch_size=32, eval_interval=20, eval_episodes=200, harden_steps=40
+SMALL = TrainConfig(
+    steps=2000, batch_size=32, eval_interval=20, eval_episodes=200, check_interval=100
 )
 
 
-def test_hardening_starts_at_the_first_perfect_eval_and_ends_the_run():
-    result = train(HARDEN, progress=False)
-    assert result.harden_from is not None and result.harden_from == result.steps_to_perfect
-    assert len(result.loss) == result.harden_from + HARDEN.harden_steps
-    assert result.model.row_noise == HARDEN.harden_noise  # the ramp ended at full noise
-    plain = train(
-        dataclasses.replace(HARDEN, harden_steps=0, steps=len(result.loss)), progress=False
-    )
-    assert plain.loss[: result.harden_from] == result.loss[: result.harden_from]
-    assert plain.loss[result.harden_from :] != result.loss[result.harden_from :]
+@pytest.mark.slow
+def test_a_default_run_hardens_from_its_first_100_percent_and_stops_once_it_verifies():
+    result = train(SMALL, progress=False)
+    assert result.steps_to_perfect is not None
+    assert result.harden_from == result.steps_to_perfect
+    assert result.verified_at == result.step < SMALL.steps
+    assert (result.verified_at - result.harden_from) % SMALL.check_interval == 0
+    assert verify(Automaton.from_model(result.model), SMALL.env_id).verified
+    assert len(result.loss) == len(result.accuracy) == result.step
+    assert all(map(math.isfinite, result.loss))
 
 
-def test_hardening_takes_the_end_of_the_budget_when_100_percent_comes_late():
-    config = dataclasses.replace(HARDEN, steps=30, eval_interval=10, harden_steps=10)
+def test_harden_start_is_the_latest_start_and_steps_cap_an_unverified_run(monkeypatch):
+    monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: False)
+    monkeypatch.setattr(agents.train, "resample_dormant_bits", lambda *args, **kwargs: [])
+    config = dataclasses.replace(SMALL, steps=60, harden_start=30, harden_ramp=20)
     result = train(config, progress=False)
-    assert result.steps_to_perfect is None
-    assert result.harden_from == 20 and len(result.loss) == 30
-    # 100% (at step 260 without hardening) comes after hardening began: hardening goes on
-    config = dataclasses.replace(HARDEN, steps=1200, harden_steps=1000)
-    result = train(config, progress=False)
-    assert result.harden_from == 200 < result.steps_to_perfect and len(result.loss) == 1200
-
-
-def test_harden_start_sets_the_latest_start_and_the_run_stops_when_hardening_ends():
-    config = dataclasses.replace(HARDEN, steps=1000, eval_interval=10, harden_steps=20)
-    result = train(dataclasses.replace(config, harden_start=30), progress=False)
-    assert result.steps_to_perfect is None  # 100% comes at step 260 without hardening
-    assert result.harden_from == 30 and len(result.loss) == 50
+    assert result.steps_to_perfect is None  # 100% comes later without hardening
+    assert result.harden_from == 30 and result.step == 60 and result.verified_at is None
+    assert result.model.row_noise == config.harden_noise  # the ramp ended at full noise
+    plain = train(dataclasses.replace(config, harden_start=60), progress=False)
+    assert plain.loss[:30] == result.loss[:30] and plain.loss[30:] != result.loss[30:]
 
 
 def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypatch):
-    config = dataclasses.replace(HARDEN, checkpoint_interval=10)
+    monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: False)
+    config = dataclasses.replace(
+        SMALL,
+        steps=80,
+        harden_start=30,
+        check_interval=20,
+        checkpoint_interval=10,
+        resample_episodes=64,
+    )
     whole = train(config, progress=False)
-    stop = whole.harden_from + config.harden_steps // 2 + 5  # after a checkpoint in hardening
     drawn = itertools.count()
 
     def interrupted(env_id, batch_size, *args, **kwargs):
-        if batch_size == config.batch_size and next(drawn) == stop:
+        if batch_size == config.batch_size and next(drawn) == 65:
             raise KeyboardInterrupt  # the process dies while drawing a training batch
         return batch_rollouts(env_id, batch_size, *args, **kwargs)
 
     monkeypatch.setattr(agents.train, "batch_rollouts", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(config, out_dir=tmp_path, progress=False)
-    monkeypatch.undo()
+    monkeypatch.setattr(agents.train, "batch_rollouts", batch_rollouts)
     resumed = train(config, out_dir=tmp_path, resume=True, progress=False)
     assert resumed.harden_from == whole.harden_from and resumed.loss == whole.loss
+    assert resumed.resamples == whole.resamples
     state = resumed.model.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in whole.model.state_dict().items())
 
 
-def test_resampling_runs_every_interval_while_hardening_and_is_recorded(monkeypatch):
+def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step, **rules):
-        calls.append((step, int(torch.randint(1000, (1,), generator=generator))))
+    def recorder(model, optimizer, act, target, mask, generator, step):
+        calls.append((step, len(act), int(torch.randint(1000, (1,), generator=generator))))
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
     monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
-    config = dataclasses.replace(HARDEN, steps=100, harden_start=30, harden_steps=20)
-    result = train(dataclasses.replace(config, resample_interval=7), progress=False)
-    assert [step for step, _ in calls] == [35, 42, 49]  # only while hardening (steps 30-50)
-    assert result.resamples == [
-        {"step": s, "output": 2, "token": 1, "source": 3, "bit": 4} for s, _ in calls
-    ]
-    again = [draw for _, draw in calls]
-    calls.clear()
-    train(dataclasses.replace(config, resample_interval=7), progress=False)
-    assert [draw for _, draw in calls] == again  # each resampling draws from its own seed
-
-
-def test_resampling_grows_successors_only_when_asked_and_can_use_fresh_episodes(monkeypatch):
-    calls = []
-
-    def recorder(model, optimizer, act, target, mask, generator, step, successors, delays, latches):
-        calls.append((step, successors, delays, latches, len(act)))
-        return []
-
-    monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
+    monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: False)
     config = dataclasses.replace(
-        HARDEN, steps=100, harden_start=30, harden_steps=20, resample_interval=10
+        SMALL, steps=50, harden_start=30, check_interval=7, resample_episodes=9
     )
+    result = train(config, progress=False)
+    assert [(step, size) for step, size, _ in calls] == [(37, 9), (44, 9)]  # 7, 14 steps in
+    assert result.resamples == [
+        {"step": s, "output": 2, "token": 1, "source": 3, "bit": 4} for s, _, _ in calls
+    ]
+    again = [draw for _, _, draw in calls]
+    calls.clear()
     train(config, progress=False)
-    size = HARDEN.batch_size
-    assert calls == [(40, False, False, False, size), (50, False, False, False, size)]
-    calls.clear()
-    grow = dataclasses.replace(config, resample_successors=True, resample_episodes=7)
-    train(grow, progress=False)
-    assert calls == [(40, True, False, False, 7), (50, True, False, False, 7)]
-    calls.clear()
-    train(dataclasses.replace(config, resample_delays=True), progress=False)
-    assert calls == [(40, False, True, False, size), (50, False, True, False, size)]
-    calls.clear()
-    train(dataclasses.replace(config, resample_latches=True), progress=False)
-    assert calls == [(40, False, False, True, size), (50, False, False, True, size)]
+    assert [draw for _, _, draw in calls] == again  # each resampling draws from its own seed
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_baselines_train_in_the_same_loop(kind):
-    config = TrainConfig(model=kind, steps=10, batch_size=16, eval_interval=5, eval_episodes=64)
+def test_baselines_train_in_the_same_loop_without_hardening(kind, monkeypatch):
+    monkeypatch.setattr(agents.train, "check_automaton", lambda *args: pytest.fail("checked"))
+    config = TrainConfig(
+        model=kind, steps=10, batch_size=16, eval_interval=5, eval_episodes=64, harden_start=0
+    )
     result = train(config, progress=False)
     assert result.eval_steps == [5, 10] and len(result.loss) == 10
+    assert result.harden_from is None and result.verified_at is None

@@ -46,7 +46,7 @@ def test_pattern_selects_the_records(tmp_path):
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["speed-cpu.json"]
 
 
-def test_results_table_runs_follow_the_recipes():
+def test_results_table_runs_are_the_defaults_with_the_step_cap():
     from results import Job, train_config
 
     from agents.recipes import recipe
@@ -58,13 +58,16 @@ def test_results_table_runs_follow_the_recipes():
     assert train_config(job) == expected
 
 
-def test_the_hardening_cell_names_runs_without_resampling():
+def test_the_hardening_cell_says_when_the_automaton_verified():
     from results import hardened
 
     assert hardened({"harden_from": None}) == ""
-    run = {"harden_from": 300, "steps_trained": 900, "train_config": {"resample_interval": 1000}}
-    assert hardened(run) == " (hardened from 300 until 900)"
-    assert hardened({**run, "train_config": {}}) == " (hardened from 300 until 900, no resampling)"
+    old = {"harden_from": 300, "steps_trained": 900}
+    assert hardened(old) == " (hardened from 300 until 900, per-preset recipe)"
+    run = {"harden_from": 300, "steps_trained": 900, "verified_at": None}
+    assert hardened(run) == " (hardened from 300 until 900, not verified)"
+    run = {**run, "verified_at": 900, "seconds_to_verified": 12.4}
+    assert hardened(run) == " (hardened from 300, verified at 900 in 12 s)"
 
 
 def test_the_table_says_which_runs_are_missing(tmp_path):
@@ -80,9 +83,9 @@ def test_the_table_says_which_runs_are_missing(tmp_path):
 
     table = (docs / "results.md").read_text()
     assert f"| RepeatMedium | lstm | 48 | {percent(record['accuracy']['1'])} |" in table
-    assert "| RepeatMedium | boolean | 48 | not run |" in table
+    assert "| RepeatMedium | boolean | 48 | not run |" in table  # state_dim_for: 2 × 20 bits
     assert "| RepeatMedium | gru | 48 | not run |" in table
-    assert "| CountHard | boolean | 160 | not run |" in table
+    assert "| CountHard | boolean | 272 | not run |" in table
 
 
 def test_the_speed_table_shows_the_compiled_scan_where_measured(tmp_path):
