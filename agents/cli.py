@@ -433,7 +433,10 @@ def main(argv: list[str] | None = None) -> None:
     traceback.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the command's own parser: "memgym train: error: ..."
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     torch.set_num_threads(args.threads)
     try:
         args.run(args)

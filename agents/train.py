@@ -419,9 +419,9 @@ def train(
             and (state.step - state.harden_from) % config.check_interval == 0
         ):
             model.eval()
-            state.verified_by = check_automaton(model, config)
-            if state.verified_by is not None:
-                state.verified_at = state.step
+            verified_by = check_automaton(model, config)
+            if verified_by:
+                state.verified_at, state.verified_by = state.step, verified_by
                 state.seconds_to_verified = time.perf_counter() - started
             else:
                 state.resamples += resample(model, optimizer, config, state.step)
