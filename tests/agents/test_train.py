@@ -149,13 +149,15 @@ def test_bad_config_is_rejected():
         TrainConfig(loss="mse")
     with pytest.raises(ValueError, match="model"):
         TrainConfig(model="transformer")
-    with pytest.raises(ValueError, match="harden_prior must be at least 0.0, got -0.1"):
+    with pytest.raises(ValueError, match=r"harden_prior must be at least 0\.0, got -0\.1"):
         TrainConfig(harden_prior=-0.1)
     with pytest.raises(ValueError, match="harden_start must be at least 0, got -5"):
         TrainConfig(harden_start=-5)
     with pytest.raises(ValueError, match="check_interval must be at least 1, got 0"):
         TrainConfig(check_interval=0)
-    with pytest.raises(ValueError, match="state_dim must be at least 2, got 0; lr must be above 0, got -1.0"):
+    with pytest.raises(
+        ValueError, match=r"state_dim must be at least 2, got 0; lr must be above 0, got -1\.0"
+    ):
         TrainConfig(state_dim=0, lr=-1.0)
     with pytest.raises(ValueError, match="scan must be one of"):
         TrainConfig(scan="fast")
