@@ -228,7 +228,7 @@ def command_line() -> str:
 
 
 def hardened(run: dict[str, Any]) -> str:
-    """`` (hardened from M, verified at N in S s)`` for a boolean RNN run that hardened (or
+    """`` (hardened from M, proved at N in S s)`` for a boolean RNN run that hardened (or
     ``until N, not verified``; records from before the one learner say ``per-preset recipe``),
     else nothing."""
     if run.get("harden_from") is None:
@@ -240,7 +240,8 @@ def hardened(run: dict[str, Any]) -> str:
     if run["verified_at"] is None:
         return f" (hardened from {run['harden_from']} until {run['steps_trained']}, not verified)"
     seconds = run["seconds_to_verified"]
-    verified = f"verified at {run['verified_at']} in {seconds:.0f} s"
+    how = "proved" if run.get("verified_by") == "proof" else "verified (sampled check)"
+    verified = f"{how} at {run['verified_at']} in {seconds:.0f} s"
     return f" (hardened from {run['harden_from']}, {verified})"
 
 
@@ -265,7 +266,9 @@ def render(out: Path, docs: Path) -> None:
         "100% on a held-out batch of 1,000 episodes (– = not reached within the budget);",
         "whether the automaton extracted by thresholding verified exactly (every valid",
         "episode up to the length where that is feasible, and 100,000 random episodes at",
-        "10× length). Every run is `agents.train.TrainConfig`'s defaults with the preset's",
+        '10× length); "proved" in the steps column: the run stopped on a proof against the',
+        "task's reference machine for every length (`agents.extract.prove`). Every run is",
+        "`agents.train.TrainConfig`'s defaults with the preset's",
         "step cap (`agents.recipes`); GRU and LSTM use the same state size and loop, and their",
         'step budget is the "of" figure of their row. The boolean RNN hardens from its first',
         "100% (or step 1,000), checks its automaton every 500 hardening steps, rewires dormant",

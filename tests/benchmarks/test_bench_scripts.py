@@ -67,7 +67,9 @@ def test_the_hardening_cell_says_when_the_automaton_verified():
     run = {"harden_from": 300, "steps_trained": 900, "verified_at": None}
     assert hardened(run) == " (hardened from 300 until 900, not verified)"
     run = {**run, "verified_at": 900, "seconds_to_verified": 12.4}
-    assert hardened(run) == " (hardened from 300, verified at 900 in 12 s)"
+    assert hardened(run) == " (hardened from 300, verified (sampled check) at 900 in 12 s)"
+    run = {**run, "verified_by": "proof"}
+    assert hardened(run) == " (hardened from 300, proved at 900 in 12 s)"
 
 
 def test_the_table_says_which_runs_are_missing(tmp_path):
