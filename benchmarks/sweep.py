@@ -2,10 +2,11 @@
 
 Each run of ``benchmarks/results.py``, ``benchmarks/rl.py`` or ``benchmarks/automata.py``
 (chosen by the benchmark's own options; as with the script alone, a run whose JSON exists is
-skipped) becomes a Ray task that declares the CPUs, and for a CUDA run the GPU, it needs. Without ``--address`` a local Ray
-instance starts inside this process with ``--jobs`` × (CPUs per run) CPUs, so ``--jobs`` runs go
-at once, as with the script alone; ``--address`` joins a running cluster (``auto`` on one of its
-nodes, or ``HOST:PORT`` of its head), whose free CPUs and GPUs decide how many go at once.
+skipped) becomes a Ray task that declares the CPUs, and for a CUDA run the GPU, it needs.
+Without ``--address`` a local Ray instance starts inside this process with ``--jobs`` × (CPUs
+per run) CPUs, so ``--jobs`` runs go at once, as with the script alone; ``--address`` joins a
+running cluster (``auto`` on one of its nodes, or ``HOST:PORT`` of its head), whose free CPUs
+and GPUs decide how many go at once.
 
 A run whose worker dies (the process killed, a node lost) is retried by Ray, ``--retries``
 times at most, and continues from its own checkpoint: a results run from the last checkpoint

@@ -1,0 +1,177 @@
+"""benchmarks/automata.py: RPNI and L* learn the reference machine of a small task, the product
+check tells equal machines from broken ones, records render into the table, bad options fail."""
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import automata  # noqa: E402
+import sweep  # noqa: E402
+
+import memgym  # noqa: E402
+
+TINY = {"num_cards": 2, "n_range": (2, 4)}
+REMEMBER = "memgym/Remember-v0"
+
+
+def reference_table() -> automata.MooreTable:
+    machine = memgym.reference(REMEMBER, every_length=True, **TINY)
+    return automata.MooreTable(machine.transitions.copy(), machine.outputs.copy(), machine.initial)
+
+
+def test_rpni_learns_a_machine_equal_to_the_reference_from_rollouts():
+    fields = automata.rpni(REMEMBER, episodes=300, seed=0, env_kwargs=TINY)
+
+    assert fields["equivalent"] is True
+    assert fields["accuracy"] == {"1": 1.0, "10": 1.0, "100": 1.0}
+    assert fields["episodes"] == 300 and fields["prefixes"] > 0 and fields["states"] >= 3
+
+
+def test_lstar_learns_the_minimal_reference_machine():
+    fields = automata.lstar(REMEMBER, seed=0, env_kwargs=TINY)
+
+    assert fields["equivalent"] is True
+    assert fields["states"] == memgym.reference(REMEMBER, every_length=True, **TINY).num_states
+    assert fields["accuracy"]["100"] == 1.0
+    assert fields["queries"] == fields["membership_queries"] + fields["equivalence_queries"] > 0
+
+
+def test_the_product_check_finds_a_wrong_answer_and_a_missing_transition():
+    machine = memgym.reference(REMEMBER, every_length=True, **TINY)
+    table = reference_table()
+    assert automata.equivalent(table, machine)[0]
+
+    answer = int(np.flatnonzero(machine.outputs == machine.obs_tokens.index("[card 0]"))[0])
+    wrong = reference_table()
+    wrong.outputs[answer] = machine.obs_tokens.index("[card 1]")
+    assert not automata.equivalent(wrong, machine)[0]
+
+    missing = reference_table()
+    missing.transitions[machine.initial, machine.act_tokens.index("[card 1]")] = -1
+    assert not automata.equivalent(missing, machine)[0]
+
+    # what follows an invalid token or [end] is not compared
+    sink = int(machine.transitions[machine.initial, machine.act_tokens.index("[ask]")])
+    free = reference_table()
+    free.outputs[sink] = 0
+    assert automata.equivalent(free, machine)[0]
+
+
+def test_a_table_scores_as_a_predictor_and_a_missing_transition_is_a_wrong_answer():
+    table = reference_table()
+    machine = memgym.reference(REMEMBER, every_length=True, **TINY)
+    predictor = automata.TablePredictor(table, len(machine.obs_tokens))
+    assert automata.accuracy(predictor, REMEMBER, TINY) == {"1": 1.0, "10": 1.0, "100": 1.0}
+
+    table.transitions[machine.initial, machine.act_tokens.index("[card 1]")] = -1
+    predictor = automata.TablePredictor(table, len(machine.obs_tokens))
+    assert 0.3 < automata.accuracy(predictor, REMEMBER, TINY)["1"] < 0.7  # card 1: no answer
+
+
+def job(**changes) -> automata.Job:
+    base = automata.Job("RememberEasy", "rpni", 0, 200, 60.0, None, "python benchmarks/x.py")
+    return replace(base, **changes)
+
+
+def test_a_record_is_written_skipped_when_present_and_rendered(tmp_path):
+    out, docs = tmp_path / "out", tmp_path / "docs"
+    record = automata.run_job(job(), out)
+
+    assert record["finished"] and record["equivalent"] and record["reference_states"] == [23, 71]
+    assert json.loads(automata.record_path(out, job()).read_text()) == record
+    args = automata.parse_args(["--presets", "RememberEasy", "--out", str(out)])
+    assert [(j.learner, j.seed) for j in automata.grid(args)] == [
+        ("boolean", 0),
+        ("boolean", 1),
+        ("boolean", 2),
+        ("gru", 0),
+        ("gru", 1),
+        ("gru", 2),
+        ("lstm", 0),
+        ("lstm", 1),
+        ("lstm", 2),
+        ("lstar", 0),
+    ]
+    page = automata.render(out, docs).read_text()
+
+    assert "python benchmarks/x.py" in page and "nproc" in page
+    row = next(line for line in page.splitlines() if line.startswith("| RememberEasy"))
+    assert row.startswith("| RememberEasy | 23 (71) | not run | not run / not run | ")
+    assert f"{record['states']} states, 100%, yes" in row and row.endswith("| not run |")
+    assert (docs / "automata" / "RememberEasy-rpni-seed0.json").exists()
+
+
+def test_boolean_and_unfinished_records_render(tmp_path):
+    out = tmp_path / "out"
+    common = {"preset": "CountEasy", "reference_states": [30, 56], "command": "c", "date": "d"}
+    common |= {"machine": "m", "timeout": 900.0}
+    runs = [
+        ("boolean", 0, {"verified": True, "proof": "proved", "seconds_to_verified": 10.0}),
+        ("boolean", 1, {"verified": True, "proof": "counterexample", "seconds_to_verified": 30.0}),
+        ("boolean", 2, {"verified": False, "proof": "counterexample", "seconds_to_verified": None}),
+        ("rpni", 0, {"finished": False}),
+    ]
+    (out / "records").mkdir(parents=True)
+    for learner, seed, fields in runs:
+        record = {**common, "learner": learner, "seed": seed, "bits_used": 9, **fields}
+        (out / "records" / f"CountEasy-{learner}-seed{seed}.json").write_text(json.dumps(record))
+
+    page = automata.render(out, tmp_path / "docs").read_text()
+
+    row = next(line for line in page.splitlines() if line.startswith("| CountEasy"))
+    assert "| 1/3 proved (2 verified), 20 s, 9 bits |" in row
+    assert "| did not finish in 900 s |" in row
+
+
+def slow(job: automata.Job) -> dict:
+    time.sleep(30)
+    return {}
+
+
+def failing(job: automata.Job) -> dict:
+    raise ValueError("no data")
+
+
+def test_a_learner_past_its_timeout_is_recorded_as_not_finished_and_errors_surface():
+    started = time.perf_counter()
+    assert automata.within(slow, job(timeout=0.5)) == {"finished": False}
+    assert time.perf_counter() - started < 10
+    with pytest.raises(RuntimeError, match="rpni on RememberEasy failed: ValueError: no data"):
+        automata.within(failing, job())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--presets", "Nope"], "unknown presets ['Nope']"),
+        (["--seeds", "-1"], "--seeds must not be negative"),
+        (["--rpni-episodes", "0"], "--rpni-episodes must be at least 1"),
+        (["--state-dim", "0"], "--state-dim must be at least 1"),
+        (["--timeout", "0"], "--timeout must be positive"),
+        (["--learners", "ctc"], "invalid choice: 'ctc'"),
+    ],
+)
+def test_bad_options_exit_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        automata.main([*argv, "--render"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert message in error[-1] and "Traceback" not in "".join(error)
+
+
+def test_the_sweep_runs_one_cpu_per_missing_record(tmp_path):
+    grid = sweep.automata_grid(["--presets", "CountEasy", "--seeds", "0", "--out", str(tmp_path)])
+
+    names = [run.name for run in grid.runs]
+    assert names == [f"CountEasy-{kind}-seed0" for kind in automata.LEARNERS]
+    assert all(run.cpus == 1 for run in grid.runs) and grid.logs == tmp_path / "logs"
+    with pytest.raises(ValueError, match="--cpus-per-run"):
+        sweep.automata_grid([], cpus_per_run=2)
