@@ -56,7 +56,7 @@ from common import cpu_description, env_id, merge_records
 from torch import Tensor, nn
 
 from agents.evaluate import evaluate
-from agents.extract import Automaton, prove, verify
+from agents.extract import Automaton, MooreTable, prove, verify
 from agents.train import TRAIN_STREAM, TrainConfig, batch_seed, train
 from agents.verify import EPISODE_END
 from memgym import PRESETS, ReferenceMachine, Rollouts, batch_rollouts, memgym_task, reference
@@ -105,52 +105,44 @@ class Job:
 # --- Moore machines as tables -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MooreTable:
-    """A learned Moore machine over act token ids: ``transitions`` int64 ``(S, A)`` (−1 where
-    the machine has no transition), ``outputs`` int64 ``(S,)`` (obs token id, −1 for none),
-    ``initial`` state."""
-
-    transitions: np.ndarray
-    outputs: np.ndarray
-    initial: int
-
-    @classmethod
-    def from_aalpy(cls, machine: Any, num_act_tokens: int) -> MooreTable:
-        """The table of an ``aalpy.automata.MooreMachine`` whose inputs are act token ids
-        ``0 … num_act_tokens − 1`` and whose outputs are obs token ids (None or −1: none)."""
-        index = {id(state): i for i, state in enumerate(machine.states)}
-        transitions = np.full((len(machine.states), num_act_tokens), -1, dtype=np.int64)
-        outputs = np.full(len(machine.states), -1, dtype=np.int64)
-        for i, state in enumerate(machine.states):
-            outputs[i] = -1 if state.output is None else state.output
-            for token, target in state.transitions.items():
-                transitions[i, token] = index[id(target)]
-        return cls(transitions, outputs, index[id(machine.initial_state)])
+def aalpy_table(machine: Any, act_tokens: Sequence[str], obs_tokens: Sequence[str]) -> MooreTable:
+    """An ``aalpy.automata.MooreMachine`` whose inputs are act token ids and outputs obs token
+    ids (None or −1: none shown) as a :class:`~agents.export.MooreTable` of token names; the
+    transitions it lacks (RPNI learns only those its data shows) lead to a sink that shows
+    none."""
+    index = {id(state): i for i, state in enumerate(machine.states)}
+    sink = len(machine.states)
+    transitions = np.full((sink + 1, len(act_tokens)), sink, dtype=np.int64)
+    outputs: list[str | None] = []
+    for i, state in enumerate(machine.states):
+        shown = state.output
+        outputs.append(None if shown is None or shown < 0 else obs_tokens[shown])
+        for token, target in state.transitions.items():
+            transitions[i, token] = index[id(target)]
+    return MooreTable(
+        transitions, (*outputs, None), tuple(act_tokens), index[id(machine.initial_state)], sink
+    )
 
 
 class TablePredictor(nn.Module):
-    """A :class:`MooreTable` as a predictor ``agents.evaluate`` scores: ``scan_states`` runs
-    the table on act ids ``(B, T)`` (a missing transition leads to a dead state), ``readout``
-    gives one-hot logits ``(B, V_obs + 1)`` of the outputs, the last column where the machine
-    shows none (never an answer)."""
+    """A :class:`~agents.export.MooreTable` as a predictor ``agents.evaluate`` scores:
+    ``scan_states`` runs it on act ids ``(B, T)``, ``readout`` gives one-hot logits
+    ``(B, V_obs + 1)`` of the obs tokens shown, the last column where none is (never an
+    answer)."""
 
-    def __init__(self, table: MooreTable, num_obs_tokens: int) -> None:
+    def __init__(self, table: MooreTable, obs_tokens: Sequence[str]) -> None:
         super().__init__()
-        dead = len(table.outputs)
-        transitions = np.vstack([table.transitions, np.full(table.transitions.shape[1], dead)])
-        self.transitions = np.where(transitions < 0, dead, transitions)
-        outputs = np.append(table.outputs, -1)
-        self.outputs = np.where(outputs < 0, num_obs_tokens, outputs)
-        self.initial = table.initial
-        self.num_act_tokens, self.num_obs_tokens = table.transitions.shape[1], num_obs_tokens
+        self.table = table
+        ids = {name: i for i, name in enumerate(obs_tokens)}
+        self.outputs = np.array([ids.get(name, len(obs_tokens)) for name in table.outputs])
+        self.num_act_tokens, self.num_obs_tokens = len(table.act_tokens), len(obs_tokens)
 
     def scan_states(self, act: Tensor) -> Tensor:
         act = act.cpu().numpy()
         states = np.empty(act.shape, dtype=np.int64)
-        state = np.full(len(act), self.initial)
+        state = np.full(len(act), self.table.initial)
         for t in range(act.shape[1]):
-            state = self.transitions[state, act[:, t]]
+            state = self.table.transitions[state, act[:, t]]
             states[:, t] = state
         return torch.from_numpy(states)
 
@@ -160,7 +152,7 @@ class TablePredictor(nn.Module):
 
 
 def equivalent(table: MooreTable, machine: ReferenceMachine) -> tuple[bool, int]:
-    """Whether ``table`` shows the reference's output after every valid act stream, of any
+    """Whether ``table`` shows the reference's obs token after every valid act stream, of any
     length: a breadth-first search over pairs (reference state, table state) from the initial
     pair, following the act tokens whose next reference state shows an output, except
     ``[end]`` (nothing is scored after an episode's answer). Returns ``(equal, pairs
@@ -174,8 +166,8 @@ def equivalent(table: MooreTable, machine: ReferenceMachine) -> tuple[bool, int]
             next_ref = int(machine.transitions[ref, token])
             if token == end or machine.outputs[next_ref] < 0:
                 continue
-            next_state = -1 if state < 0 else int(table.transitions[state, token])
-            if next_state < 0 or table.outputs[next_state] != machine.outputs[next_ref]:
+            next_state = int(table.transitions[state, token])
+            if table.outputs[next_state] != machine.obs_tokens[machine.outputs[next_ref]]:
                 return False, len(seen)
             if (next_ref, next_state) not in seen:
                 seen.add((next_ref, next_state))
@@ -192,13 +184,16 @@ def accuracy(
 
 
 def machine_report(
-    table: MooreTable, env: str, obs_tokens: int, env_kwargs: dict[str, Any]
+    machine: Any, env: str, env_kwargs: dict[str, Any], states: int | None = None
 ) -> dict[str, Any]:
-    """States, accuracy and equivalence to the every-length reference of a learned table."""
-    equal, pairs = equivalent(table, reference(env, every_length=True, **env_kwargs))
+    """A learned ``aalpy.automata.MooreMachine``'s states (its own, without the sink its
+    missing transitions lead to), accuracy, and equivalence to the every-length reference."""
+    every_length = reference(env, every_length=True, **env_kwargs)
+    table = aalpy_table(machine, every_length.act_tokens, every_length.obs_tokens)
+    equal, pairs = equivalent(table, every_length)
     return {
-        "states": len(table.outputs),
-        "accuracy": accuracy(TablePredictor(table, obs_tokens), env, env_kwargs),
+        "states": len(machine.states),
+        "accuracy": accuracy(TablePredictor(table, every_length.obs_tokens), env, env_kwargs),
         "equivalent": equal,
         "product_states": pairs,
     }
@@ -258,12 +253,11 @@ def rpni(
     started = time.perf_counter()
     machine = run_RPNI(data, automaton_type="moore", print_info=False)
     seconds = time.perf_counter() - started
-    table = MooreTable.from_aalpy(machine, len(batches[0].act_tokens))
     return {
         "seconds": seconds,
         "episodes": episodes,
         "prefixes": len(data),
-        **machine_report(table, env, len(batches[0].obs_tokens), env_kwargs),
+        **machine_report(machine, env, env_kwargs),
     }
 
 
@@ -309,13 +303,12 @@ def lstar(env: str, seed: int = 0, env_kwargs: dict[str, Any] | None = None) -> 
         alphabet, sul, oracle, automaton_type="moore", return_data=True, print_level=0
     )
     seconds = time.perf_counter() - started
-    table = MooreTable.from_aalpy(learned, len(alphabet))
     return {
         "seconds": seconds,
         "membership_queries": info["queries_learning"],
         "equivalence_queries": info["queries_eq_oracle"],
         "queries": info["queries_learning"] + info["queries_eq_oracle"],
-        **machine_report(table, env, len(machine.obs_tokens), env_kwargs),
+        **machine_report(learned, env, env_kwargs),
     }
 
 
@@ -394,13 +387,16 @@ def _send_outcome(function: Callable[[Job], dict[str, Any]], job: Job, sender: A
 # --- the boolean RNN, GRU and LSTM --------------------------------------------------------------
 
 
-def boolean_check(model: nn.Module, env: str) -> dict[str, Any]:
+def boolean_check(
+    model: nn.Module, env: str, env_kwargs: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The thresholded automaton of a boolean RNN: sampled check, proof for every length
     (``"no reference"`` where the reference machine is too large to build), bits, states."""
+    env_kwargs = env_kwargs or {}
     automaton = Automaton.from_model(model.cpu())
-    check = verify(automaton, env)
+    check = verify(automaton, env, env_kwargs)
     try:
-        proof = prove(automaton, reference(env, every_length=True)).status
+        proof = prove(automaton, reference(env, every_length=True, **env_kwargs)).status
     except TooManyStates:
         proof = "no reference"
     return {

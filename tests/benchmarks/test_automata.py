@@ -7,24 +7,35 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+sys.path.insert(0, str(ROOT / "tests" / "agents"))
+
 import automata  # noqa: E402
 import sweep  # noqa: E402
+from handbuilt import remember_model  # noqa: E402
 
 import memgym  # noqa: E402
+from agents.export import MooreTable  # noqa: E402
 
 TINY = {"num_cards": 2, "n_range": (2, 4)}
 REMEMBER = "memgym/Remember-v0"
 
 
-def reference_table() -> automata.MooreTable:
+def reference_table() -> MooreTable:
+    """The every-length reference as a table of token names."""
     machine = memgym.reference(REMEMBER, every_length=True, **TINY)
-    return automata.MooreTable(machine.transitions.copy(), machine.outputs.copy(), machine.initial)
+    names = tuple(None if o < 0 else machine.obs_tokens[o] for o in machine.outputs)
+    return MooreTable(machine.transitions.copy(), names, machine.act_tokens, machine.initial)
+
+
+def with_output(table: MooreTable, state: int, name: str | None) -> MooreTable:
+    outputs = list(table.outputs)
+    outputs[state] = name
+    return replace(table, outputs=tuple(outputs))
 
 
 def test_rpni_learns_a_machine_equal_to_the_reference_from_rollouts():
@@ -49,31 +60,54 @@ def test_the_product_check_finds_a_wrong_answer_and_a_missing_transition():
     table = reference_table()
     assert automata.equivalent(table, machine)[0]
 
-    answer = int(np.flatnonzero(machine.outputs == machine.obs_tokens.index("[card 0]"))[0])
-    wrong = reference_table()
-    wrong.outputs[answer] = machine.obs_tokens.index("[card 1]")
-    assert not automata.equivalent(wrong, machine)[0]
+    answer = table.outputs.index("[card 0]")
+    assert not automata.equivalent(with_output(table, answer, "[card 1]"), machine)[0]
+    held = int(machine.transitions[machine.initial, machine.act_tokens.index("[card 1]")])
+    assert not automata.equivalent(with_output(table, held, None), machine)[0]
 
-    missing = reference_table()
-    missing.transitions[machine.initial, machine.act_tokens.index("[card 1]")] = -1
-    assert not automata.equivalent(missing, machine)[0]
-
-    # what follows an invalid token or [end] is not compared
+    # what an invalid token or [end] leads to is not compared
     sink = int(machine.transitions[machine.initial, machine.act_tokens.index("[ask]")])
-    free = reference_table()
-    free.outputs[sink] = 0
-    assert automata.equivalent(free, machine)[0]
+    assert automata.equivalent(with_output(table, sink, "[card 0]"), machine)[0]
+    end = int(machine.transitions[answer, machine.act_tokens.index("[end]")])
+    assert automata.equivalent(with_output(table, end, "[wait]"), machine)[0]
 
 
-def test_a_table_scores_as_a_predictor_and_a_missing_transition_is_a_wrong_answer():
+def test_a_table_scores_as_a_predictor_and_shows_no_answer_where_it_has_none():
     table = reference_table()
     machine = memgym.reference(REMEMBER, every_length=True, **TINY)
-    predictor = automata.TablePredictor(table, len(machine.obs_tokens))
+    predictor = automata.TablePredictor(table, machine.obs_tokens)
     assert automata.accuracy(predictor, REMEMBER, TINY) == {"1": 1.0, "10": 1.0, "100": 1.0}
 
-    table.transitions[machine.initial, machine.act_tokens.index("[card 1]")] = -1
-    predictor = automata.TablePredictor(table, len(machine.obs_tokens))
-    assert 0.3 < automata.accuracy(predictor, REMEMBER, TINY)["1"] < 0.7  # card 1: no answer
+    table = with_output(table, table.outputs.index("[card 1]"), None)
+    predictor = automata.TablePredictor(table, machine.obs_tokens)
+    assert 0.4 < automata.accuracy(predictor, REMEMBER, TINY)["1"] < 0.6  # card 1: no answer
+
+
+def test_an_aalpy_machine_without_some_transitions_leads_them_to_a_sink():
+    from aalpy.automata import MooreMachine
+
+    machine = memgym.reference(REMEMBER, every_length=True, **TINY)
+    learned = reference_table().to_aalpy()
+    for state in learned.states:  # ids, as RPNI's data has them, and card 1 unseen
+        state.output = None if state.output is None else machine.obs_tokens.index(state.output)
+        state.transitions = {
+            machine.act_tokens.index(name): target
+            for name, target in state.transitions.items()
+            if name != "[card 1]"
+        }
+    assert isinstance(learned, MooreMachine)
+    table = automata.aalpy_table(learned, machine.act_tokens, machine.obs_tokens)
+
+    assert len(table) == len(learned.states) + 1 and table.outputs[table.sink] is None
+    assert table.transitions[table.initial, 1] == table.sink
+    assert not automata.equivalent(table, machine)[0]
+
+
+def test_the_boolean_check_proves_a_hand_built_automaton():
+    check = automata.boolean_check(remember_model(2), REMEMBER, TINY)
+
+    assert check["verified"] and check["proof"] == "proved"
+    assert check["bits_used"] > 0 and check["automaton_states"] > 0
 
 
 def job(**changes) -> automata.Job:
