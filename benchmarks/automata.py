@@ -523,24 +523,27 @@ def render(out: Path, docs: Path) -> Path:
     lines = [
         "# The automata learners beside the boolean RNN",
         "",
-        "Each task learned as a Moore machine by the boolean RNN (`agents.train`, its defaults),",
-        "GRU and LSTM (same state size, trained for the boolean RNN's median wall-clock time),",
-        "RPNI (AALpy, passive, from the training batches the boolean RNN of seed 0 draws, at most",
-        f"{RPNI_EPISODES:,} episodes) and L* (AALpy, active: the every-length reference machine",
-        "answers its membership queries, random walks ending in a distinguishing suffix its",
-        "equivalence queries). Reference states: the every-length reference machine",
-        "(`memgym.reference(..., every_length=True)`), the bounded one in brackets. Accuracy:",
-        "answers right on fresh episodes at 1×/10×/100× length (%). Equivalent: equal to the",
-        "every-length reference on every valid act stream (a breadth-first search over their",
-        "product), so right at every length. Proved: the boolean RNN's automaton proved equal",
-        "to the every-length reference (`agents.extract.prove`), out of the seeds run.",
+        "Each task learned as a Moore machine by the boolean RNN (`agents.train`, its defaults;",
+        "proved: its automaton proved equal to the every-length reference by",
+        "`agents.extract.prove`, verified: `agents.extract.verify`'s sampled check, out of the",
+        "seeds run; median seconds to a verified automaton and bits used, over the verified",
+        "runs), GRU and LSTM (same state size, trained for the boolean RNN's median wall-clock",
+        "time), RPNI (AALpy, passive, from the training batches the boolean RNN of seed 0 draws,",
+        f"at most {RPNI_EPISODES:,} episodes) and L* (AALpy, active: the every-length reference",
+        "machine answers its membership queries; random walks from each hypothesis state ending",
+        f"in a distinguishing suffix, then {ORACLE_EPISODES:,} valid episodes of up to twice the",
+        "longest length, its equivalence queries). Reference states: the every-length reference",
+        "machine (`memgym.reference(..., every_length=True)`), the bounded one in brackets.",
+        "Accuracy: answers right on fresh episodes at 1×/10×/100× length (%; GRU and LSTM: their",
+        "first seed). Equivalent: equal to the every-length reference on every valid act stream",
+        "(a breadth-first search over their product), so right at every length.",
         "Rendered by `benchmarks/automata.py` from the records in [automata/](automata/).",
         "",
         "Commands: " + "; ".join(f"`{c}`" for c in commands),
         "",
         "Machine: " + "; ".join(machines) + ". Date: " + ", ".join(dates) + ".",
         "",
-        "| preset | reference states | boolean RNN (proved, median s, bits) | GRU / LSTM acc "
+        "| preset | reference states | boolean RNN (proved, median s, bits) | GRU, LSTM acc "
         "| RPNI (s, states, acc 10×, equivalent?) | L* (s, queries, states, equivalent?) |",
         "|---|---|---|---|---|---|",
     ]
@@ -551,7 +554,10 @@ def render(out: Path, docs: Path) -> Path:
         sizes = "too many to build" if every is None else f"{every} ({bounded})"
         cells = [
             boolean_cell(learners.get("boolean", [])),
-            " / ".join(baseline_cell(learners.get(kind, [])) for kind in ("gru", "lstm")),
+            ", ".join(
+                f"{kind.upper()} {baseline_cell(learners.get(kind, []))}"
+                for kind in ("gru", "lstm")
+            ),
             rpni_cell(learners.get("rpni", [])),
             lstar_cell(learners.get("lstar", [])),
         ]

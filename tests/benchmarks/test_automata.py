@@ -138,7 +138,7 @@ def test_a_record_is_written_skipped_when_present_and_rendered(tmp_path):
 
     assert "python benchmarks/x.py" in page and "nproc" in page
     row = next(line for line in page.splitlines() if line.startswith("| RememberEasy"))
-    assert row.startswith("| RememberEasy | 23 (71) | not run | not run / not run | ")
+    assert row.startswith("| RememberEasy | 23 (71) | not run | GRU not run, LSTM not run | ")
     assert f"{record['states']} states, 100%, yes" in row and row.endswith("| not run |")
     assert (docs / "automata" / "RememberEasy-rpni-seed0.json").exists()
 
