@@ -5,13 +5,15 @@ per (preset, learner, seed) under ``OUT/records/`` (atomically; a record that ex
 skipped unless ``--force``):
 
 - ``rpni``: AALpy's RPNI (passive) from the training batches the boolean RNN of that seed
-  draws (``agents.train``'s batch seeds), ``--rpni-episodes`` episodes at most, every prefix of
-  each episode labelled with its target. A run past ``--timeout`` seconds is recorded as not
-  finished.
+  draws (``agents.train``'s batch seeds): as many episodes as that run consumed (steps ×
+  batch size; when there is no boolean record yet, ``--rpni-episodes``), ``--rpni-episodes``
+  at most, every prefix of each episode labelled with its target. A run past ``--timeout``
+  seconds is recorded as not finished.
 - ``lstar``: AALpy's L* (active), the system under learning the task's every-length reference
   machine (``memgym.reference(..., every_length=True)``), the equivalence oracle random walks
-  from every state ending in a distinguishing suffix (``RandomWMethodEqOracle``); its
-  membership and equivalence queries are recorded. Same timeout.
+  from every state ending in a distinguishing suffix (``RandomWMethodEqOracle``), then valid
+  episodes (:func:`episode_oracle`); its membership and equivalence queries are recorded.
+  Same timeout.
 - ``boolean``: ``agents.train`` with its defaults (``--state-dim`` if given), then the
   thresholded automaton's sampled check (``agents.extract.verify``) and its proof against the
   every-length reference (``agents.extract.prove``).
@@ -475,7 +477,10 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
     env = env_id(job.preset)
     if job.learner == "rpni":
-        fields = within(learn_rpni, job)
+        boolean = read_records(out, job.preset, "boolean")
+        consumed = [run["episodes"] for run in boolean if run["seed"] == job.seed]
+        episodes = min([job.rpni_episodes, *consumed])
+        fields = within(learn_rpni, replace(job, rpni_episodes=episodes))
     elif job.learner == "lstar":
         fields = within(learn_lstar, job)
     elif job.learner == "boolean":
@@ -528,8 +533,9 @@ def render(out: Path, docs: Path) -> Path:
         "`agents.extract.prove`, verified: `agents.extract.verify`'s sampled check, out of the",
         "seeds run; median seconds to a verified automaton and bits used, over the verified",
         "runs), GRU and LSTM (same state size, trained for the boolean RNN's median wall-clock",
-        "time), RPNI (AALpy, passive, from the training batches the boolean RNN of seed 0 draws,",
-        f"at most {RPNI_EPISODES:,} episodes) and L* (AALpy, active: the every-length reference",
+        "time), RPNI (AALpy, passive, from the training batches the boolean RNN of seed 0 draws:",
+        "as many episodes as the boolean RNN consumed, at most `--rpni-episodes`, by default",
+        f"{RPNI_EPISODES:,}) and L* (AALpy, active: the every-length reference",
         "machine answers its membership queries; random walks from each hypothesis state ending",
         f"in a distinguishing suffix, then {ORACLE_EPISODES:,} valid episodes of up to twice the",
         "longest length, its equivalence queries). Reference states: the every-length reference",

@@ -143,6 +143,14 @@ def test_a_record_is_written_skipped_when_present_and_rendered(tmp_path):
     assert (docs / "automata" / "RememberEasy-rpni-seed0.json").exists()
 
 
+def test_rpni_reads_no_more_episodes_than_the_boolean_rnn_consumed(tmp_path):
+    boolean = {"preset": "RememberEasy", "learner": "boolean", "seed": 0, "episodes": 150}
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "RememberEasy-boolean-seed0.json").write_text(json.dumps(boolean))
+
+    assert automata.run_job(job(), tmp_path)["episodes"] == 150
+
+
 def test_boolean_and_unfinished_records_render(tmp_path):
     out = tmp_path / "out"
     common = {"preset": "CountEasy", "reference_states": [30, 56], "command": "c", "date": "d"}
