@@ -186,16 +186,23 @@ def accuracy(
 
 
 def machine_report(
-    machine: Any, env: str, env_kwargs: dict[str, Any], states: int | None = None
+    machine: Any,
+    env: str,
+    env_kwargs: dict[str, Any],
+    act_tokens: Sequence[str],
+    obs_tokens: Sequence[str],
 ) -> dict[str, Any]:
     """A learned ``aalpy.automata.MooreMachine``'s states (its own, without the sink its
-    missing transitions lead to), accuracy, and equivalence to the every-length reference."""
-    every_length = reference(env, every_length=True, **env_kwargs)
-    table = aalpy_table(machine, every_length.act_tokens, every_length.obs_tokens)
-    equal, pairs = equivalent(table, every_length)
+    missing transitions lead to), accuracy, and equivalence to the every-length reference
+    (None where that is too large to build)."""
+    table = aalpy_table(machine, act_tokens, obs_tokens)
+    try:
+        equal, pairs = equivalent(table, reference(env, every_length=True, **env_kwargs))
+    except TooManyStates:
+        equal, pairs = None, 0
     return {
         "states": len(machine.states),
-        "accuracy": accuracy(TablePredictor(table, every_length.obs_tokens), env, env_kwargs),
+        "accuracy": accuracy(TablePredictor(table, obs_tokens), env, env_kwargs),
         "equivalent": equal,
         "product_states": pairs,
     }
@@ -259,7 +266,7 @@ def rpni(
         "seconds": seconds,
         "episodes": episodes,
         "prefixes": len(data),
-        **machine_report(machine, env, env_kwargs),
+        **machine_report(machine, env, env_kwargs, batches[0].act_tokens, batches[0].obs_tokens),
     }
 
 
@@ -310,7 +317,7 @@ def lstar(env: str, seed: int = 0, env_kwargs: dict[str, Any] | None = None) -> 
         "membership_queries": info["queries_learning"],
         "equivalence_queries": info["queries_eq_oracle"],
         "queries": info["queries_learning"] + info["queries_eq_oracle"],
-        **machine_report(learned, env, env_kwargs),
+        **machine_report(learned, env, env_kwargs, machine.act_tokens, machine.obs_tokens),
     }
 
 
@@ -361,8 +368,9 @@ def learn_lstar(job: Job) -> dict[str, Any]:
 
 def within(function: Callable[[Job], dict[str, Any]], job: Job) -> dict[str, Any]:
     """``function(job)`` in a child process; ``{"finished": False}`` when it takes longer
-    than ``job.timeout`` seconds (the child is killed). Raises ``RuntimeError`` with the
-    child's error when it fails."""
+    than ``job.timeout`` seconds (the child is killed), with ``"skipped"`` (why) when it
+    raised ``TooManyStates`` (no reference machine to learn from). Raises ``RuntimeError``
+    with the child's error when it fails otherwise."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_send_outcome, args=(function, job, sender), daemon=True)
@@ -374,6 +382,8 @@ def within(function: Callable[[Job], dict[str, Any]], job: Job) -> dict[str, Any
     if outcome is None:
         return {"finished": False}
     kind, value = outcome
+    if kind == "skipped":
+        return {"finished": False, "skipped": value}
     if kind == "error":
         raise RuntimeError(f"{job.learner} on {job.preset} failed: {value}")
     return {"finished": True, **value}
@@ -382,6 +392,8 @@ def within(function: Callable[[Job], dict[str, Any]], job: Job) -> dict[str, Any
 def _send_outcome(function: Callable[[Job], dict[str, Any]], job: Job, sender: Any) -> None:
     try:
         sender.send(("ok", function(job)))
+    except TooManyStates as error:
+        sender.send(("skipped", str(error)))
     except Exception as error:  # sent to the parent, which raises it
         sender.send(("error", f"{type(error).__name__}: {error}"))
 
@@ -601,26 +613,36 @@ def baseline_cell(runs: list[dict[str, Any]]) -> str:
 
 def rpni_cell(runs: list[dict[str, Any]]) -> str:
     """``2.3 s, 20 states, 100%, yes``, or why there is none."""
-    if not runs:
-        return "not run"
+    if not runs or not runs[0]["finished"]:
+        return unfinished(runs)
     run = runs[0]
-    if not run["finished"]:
-        return f"did not finish in {run['timeout']:.0f} s"
-    return f"{run['seconds']:.1f} s, {run['states']} states, {percents(run, (10,))}%, " + (
-        "yes" if run["equivalent"] else "no"
+    return (
+        f"{run['seconds']:.1f} s, {run['states']} states, {percents(run, (10,))}%, "
+        + EQUIVALENT[run["equivalent"]]
     )
 
 
 def lstar_cell(runs: list[dict[str, Any]]) -> str:
     """``0.7 s, 1,234 queries, 29 states, yes``, or why there is none."""
+    if not runs or not runs[0]["finished"]:
+        return unfinished(runs)
+    run = runs[0]
+    return (
+        f"{run['seconds']:.1f} s, {run['queries']:,} queries, {run['states']} states, "
+        + EQUIVALENT[run["equivalent"]]
+    )
+
+
+EQUIVALENT = {True: "yes", False: "no", None: "unknown (no reference machine)"}
+
+
+def unfinished(runs: list[dict[str, Any]]) -> str:
+    """The cell of a learner that has no record or did not finish."""
     if not runs:
         return "not run"
-    run = runs[0]
-    if not run["finished"]:
-        return f"did not finish in {run['timeout']:.0f} s"
-    return f"{run['seconds']:.1f} s, {run['queries']:,} queries, {run['states']} states, " + (
-        "yes" if run["equivalent"] else "no"
-    )
+    if runs[0].get("skipped"):
+        return "not run: the reference machine has too many states"
+    return f"did not finish in {runs[0]['timeout']:.0f} s"
 
 
 # --- the command line ---------------------------------------------------------------------------

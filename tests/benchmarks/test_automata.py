@@ -20,6 +20,7 @@ from handbuilt import remember_model  # noqa: E402
 
 import memgym  # noqa: E402
 from agents.export import MooreTable  # noqa: E402
+from memgym.machine import TooManyStates  # noqa: E402
 
 TINY = {"num_cards": 2, "n_range": (2, 4)}
 REMEMBER = "memgym/Remember-v0"
@@ -160,6 +161,7 @@ def test_boolean_and_unfinished_records_render(tmp_path):
         ("boolean", 1, {"verified": True, "proof": "counterexample", "seconds_to_verified": 30.0}),
         ("boolean", 2, {"verified": False, "proof": "counterexample", "seconds_to_verified": None}),
         ("rpni", 0, {"finished": False}),
+        ("lstar", 0, {"finished": False, "skipped": "too many"}),
     ]
     (out / "records").mkdir(parents=True)
     for learner, seed, fields in runs:
@@ -171,6 +173,7 @@ def test_boolean_and_unfinished_records_render(tmp_path):
     row = next(line for line in page.splitlines() if line.startswith("| CountEasy"))
     assert "| 1/3 proved (2 verified), 20 s, 9 bits |" in row
     assert "| did not finish in 900 s |" in row
+    assert row.endswith("| not run: the reference machine has too many states |")
 
 
 def slow(job: automata.Job) -> dict:
@@ -182,12 +185,18 @@ def failing(job: automata.Job) -> dict:
     raise ValueError("no data")
 
 
+def too_large(job: automata.Job) -> dict:
+    raise TooManyStates("more than 10 states")
+
+
 def test_a_learner_past_its_timeout_is_recorded_as_not_finished_and_errors_surface():
     started = time.perf_counter()
     assert automata.within(slow, job(timeout=0.5)) == {"finished": False}
     assert time.perf_counter() - started < 10
     with pytest.raises(RuntimeError, match="rpni on RememberEasy failed: ValueError: no data"):
         automata.within(failing, job())
+    skipped = {"finished": False, "skipped": "more than 10 states"}
+    assert automata.within(too_large, job()) == skipped
 
 
 @pytest.mark.parametrize(
