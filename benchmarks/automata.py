@@ -36,6 +36,7 @@ replaced by those under ``OUT/records/``).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import math
 import multiprocessing
@@ -252,14 +253,15 @@ def rpni(
 ) -> dict[str, Any]:
     """RPNI from the first ``episodes`` episodes of the training batches ``agents.train`` draws
     for ``seed`` on ``env`` (``env_kwargs`` as ``gym.make``'s); the record's fields: seconds
-    RPNI took, episodes, distinct prefixes, and :func:`machine_report`'s."""
+    from the rollouts to the machine (building RPNI's data, its tree and its merges),
+    episodes, distinct prefixes, and :func:`machine_report`'s."""
     from aalpy.learning_algs import run_RPNI
 
     env_kwargs = env_kwargs or {}
     batch_size = TrainConfig().batch_size
     batches = list(training_batches(env, episodes, seed, batch_size, env_kwargs))
+    started = time.perf_counter()  # from the rollouts: RPNI's data, its tree, its merges
     data = rpni_data(batches)
-    started = time.perf_counter()
     machine = run_RPNI(data, automaton_type="moore", print_info=False)
     seconds = time.perf_counter() - started
     return {
@@ -511,6 +513,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
         "timeout": job.timeout,
         "command": job.command,
         "machine": machine_description(),
+        "aalpy": importlib.metadata.version("aalpy"),
         "date": time.strftime("%Y-%m-%d"),
         **fields,
     }
@@ -537,6 +540,7 @@ def render(out: Path, docs: Path) -> Path:
     commands = sorted({r["command"] for r in records})
     machines = sorted({r["machine"] for r in records})
     dates = sorted({r["date"] for r in records})
+    aalpy = sorted({r["aalpy"] for r in records if "aalpy" in r})
     lines = [
         "# The automata learners beside the boolean RNN",
         "",
@@ -559,7 +563,13 @@ def render(out: Path, docs: Path) -> Path:
         "",
         "Commands: " + "; ".join(f"`{c}`" for c in commands),
         "",
-        "Machine: " + "; ".join(machines) + ". Date: " + ", ".join(dates) + ".",
+        "Machine: "
+        + "; ".join(machines)
+        + ". AALpy "
+        + ", ".join(aalpy)
+        + ". Date: "
+        + ", ".join(dates)
+        + ".",
         "",
         "| preset | reference states | boolean RNN (proved, median s, bits) | GRU, LSTM acc "
         "| RPNI (s, states, acc 10×, equivalent?) | L* (s, queries, states, equivalent?) |",
@@ -602,7 +612,7 @@ def boolean_cell(runs: list[dict[str, Any]]) -> str:
     if verified:
         seconds = statistics.median(run["seconds_to_verified"] for run in verified)
         bits = statistics.median(run["bits_used"] for run in verified)
-        cell += f", {seconds:.0f} s, {bits:g} bits"
+        cell += f", {duration(seconds)}, {bits:g} bits"
     return cell
 
 
@@ -617,7 +627,7 @@ def rpni_cell(runs: list[dict[str, Any]]) -> str:
         return unfinished(runs)
     run = runs[0]
     return (
-        f"{run['seconds']:.1f} s, {run['states']} states, {percents(run, (10,))}%, "
+        f"{duration(run['seconds'])}, {run['states']} states, {percents(run, (10,))}%, "
         + EQUIVALENT[run["equivalent"]]
     )
 
@@ -628,9 +638,14 @@ def lstar_cell(runs: list[dict[str, Any]]) -> str:
         return unfinished(runs)
     run = runs[0]
     return (
-        f"{run['seconds']:.1f} s, {run['queries']:,} queries, {run['states']} states, "
+        f"{duration(run['seconds'])}, {run['queries']:,} queries, {run['states']} states, "
         + EQUIVALENT[run["equivalent"]]
     )
+
+
+def duration(seconds: float) -> str:
+    """``0.0042 s``, ``3.7 s``, ``41 s``: two significant digits."""
+    return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 EQUIVALENT = {True: "yes", False: "no", None: "unknown (no reference machine)"}
