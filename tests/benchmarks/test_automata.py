@@ -226,3 +226,15 @@ def test_the_sweep_runs_one_cpu_per_missing_record(tmp_path):
     assert all(run.cpus == 1 for run in grid.runs) and grid.logs == tmp_path / "logs"
     with pytest.raises(ValueError, match="--cpus-per-run"):
         sweep.automata_grid([], cpus_per_run=2)
+
+
+def test_the_command_line_runs_the_missing_jobs_and_renders(tmp_path, capsys):
+    argv = ["--presets", "ModCountEasy", "--learners", "rpni", "--rpni-episodes", "100"]
+    argv += ["--out", str(tmp_path / "out"), "--docs", str(tmp_path / "docs")]
+
+    assert automata.main(argv) == 0
+    assert "ModCountEasy-rpni-seed0:" in capsys.readouterr().out
+    assert automata.main(argv) == 0  # the record exists: nothing runs
+    assert "ModCountEasy-rpni-seed0" not in capsys.readouterr().out
+    page = (tmp_path / "docs" / "automata.md").read_text()
+    assert "| ModCountEasy | 13 (37) | not run |" in page
