@@ -1,6 +1,6 @@
 """The automata learners of the field beside the boolean RNN, on the memgym presets.
 
-For each preset this learns a Moore machine of the task four ways and writes one JSON record
+For each preset this learns the task with each learner below and writes one JSON record
 per (preset, learner, seed) under ``OUT/records/`` (atomically; a record that exists is
 skipped unless ``--force``):
 
