@@ -1,11 +1,12 @@
 """Run a benchmark's grid as Ray tasks: on this machine by default, on a Ray cluster by address.
 
-Each run of ``benchmarks/results.py`` or ``benchmarks/rl.py`` (chosen by the benchmark's own
-options; as with the script alone, a run whose JSON exists is skipped) becomes a Ray task that
-declares the CPUs, and for a CUDA run the GPU, it needs. Without ``--address`` a local Ray
-instance starts inside this process with ``--jobs`` × (CPUs per run) CPUs, so ``--jobs`` runs go
-at once, as with the script alone; ``--address`` joins a running cluster (``auto`` on one of its
-nodes, or ``HOST:PORT`` of its head), whose free CPUs and GPUs decide how many go at once.
+Each run of ``benchmarks/results.py``, ``benchmarks/rl.py`` or ``benchmarks/automata.py``
+(chosen by the benchmark's own options; as with the script alone, a run whose JSON exists is
+skipped) becomes a Ray task that declares the CPUs, and for a CUDA run the GPU, it needs.
+Without ``--address`` a local Ray instance starts inside this process with ``--jobs`` × (CPUs
+per run) CPUs, so ``--jobs`` runs go at once, as with the script alone; ``--address`` joins a
+running cluster (``auto`` on one of its nodes, or ``HOST:PORT`` of its head), whose free CPUs
+and GPUs decide how many go at once.
 
 A run whose worker dies (the process killed, a node lost) is retried by Ray, ``--retries``
 times at most, and continues from its own checkpoint: a results run from the last checkpoint
@@ -24,6 +25,7 @@ scripts themselves travel with the tasks. A benchmark joins the sweep with an en
     python benchmarks/sweep.py results --presets RememberEasy CountEasy --seeds 3 --jobs 2
     python benchmarks/sweep.py --address auto results --presets RememberEasy CountEasy --seeds 3
     python benchmarks/sweep.py rl --envs RememberMedium --seeds 3 --jobs 2
+    python benchmarks/sweep.py automata --learners rpni lstar
 """
 
 from __future__ import annotations
@@ -123,9 +125,31 @@ def rl_grid(argv: Sequence[str], cpus_per_run: int | None = None) -> Grid:
     )
 
 
+def automata_grid(argv: Sequence[str], cpus_per_run: int | None = None) -> Grid:
+    """The grid of ``benchmarks/automata.py`` for its options ``argv`` (one CPU a run). Its
+    GRU and LSTM runs read the boolean RNN's records: sweep ``--learners boolean`` first.
+    Raises ``ValueError`` if ``cpus_per_run`` is given."""
+    if cpus_per_run is not None:
+        raise ValueError("--cpus-per-run is for results runs; an automata run uses one CPU")
+    import automata
+
+    args = automata.parse_args(list(argv))
+    args.out = args.out.resolve()
+    jobs = [] if args.render else automata.grid(args)
+    _send_by_value(automata)
+    return Grid(
+        runs=[Run(automata.record_name(job), job, cpus=1) for job in jobs],
+        execute=partial(automata.run_job, out=args.out),
+        render=partial(automata.render, args.out, args.docs.resolve()),
+        logs=args.out / "logs",
+        local_cpus=os.cpu_count() or 1,
+    )
+
+
 GRIDS: dict[str, Callable[[Sequence[str], int | None], Grid]] = {
     "results": results_grid,
     "rl": rl_grid,
+    "automata": automata_grid,
 }
 """The benchmarks a sweep runs, by name."""
 
@@ -203,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         usage="%(prog)s [--address ADDRESS] [--cpus-per-run N] [--retries N] "
-        "{results,rl} [benchmark options]",
+        "{results,rl,automata} [benchmark options]",
         allow_abbrev=False,
     )
     parser.add_argument(

@@ -147,7 +147,7 @@ def test_the_command_line_joins_a_cluster_by_address(local_ray, tmp_path):
         (["results", "--seeds", "0"], "--seeds and --jobs must be at least 1"),
         (["results", "--device", "cuda:1"], "Ray picks each run's GPU; use --device cuda"),
         (["results", "--seed", "3"], "unrecognized arguments: --seed 3"),
-        (["automata"], "invalid choice: 'automata'"),
+        (["ctc"], "invalid choice: 'ctc'"),
     ],
 )
 def test_command_line_errors_are_one_line(argv, message, capsys):
