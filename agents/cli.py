@@ -74,6 +74,20 @@ def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
         raise UsageError(
             f"env {env_id} with {given}: {error} (it takes {', '.join(env_parameters(spec))})"
         ) from None
+    try:
+        batch_rollouts(env_id, 1, seed=0, **env_kwargs)
+    except (KeyError, ValueError) as error:  # no info["target"], or observations not tokens
+        raise UsageError(f"env {env_id} gives no supervised rollouts: {error}") from None
+
+
+def memgym_lengths(command: str, meta: dict[str, Any]) -> None:
+    """:class:`~agents.errors.UsageError` unless the checkpoint's env is a memgym task: ``eval``
+    scales its episode lengths and ``extract`` checks its automaton against it."""
+    if memgym_task(meta["env_id"], **meta["env_kwargs"]) is None:
+        raise UsageError(
+            f"{command} needs a memgym task (its lengths and its reference machine); "
+            f"{meta['env_id']} is not one"
+        )
 
 
 def env_creator(spec: gym.envs.registration.EnvSpec) -> Callable[..., gym.Env]:
@@ -232,6 +246,7 @@ def describe_env(meta: dict[str, Any]) -> str:
 def cmd_eval(args: argparse.Namespace) -> None:
     """``memgym eval``: answer accuracy at 1×, 4×, 10× and 100× length."""
     model, meta = load_checkpoint(args.checkpoint, device=args.device, scan=args.scan)
+    memgym_lengths("eval", meta)
     result = evaluate(
         model,
         meta["env_id"],
@@ -254,14 +269,16 @@ def extract_and_verify(
     scan: str | None = None,
     proof: bool = False,
     dot: str | Path | None = None,
-) -> tuple[str, Path]:
+) -> tuple[str, Path, bool]:
     """Extract the automaton of a boolean RNN checkpoint, verify it by sampling, draw it; with
     ``proof``, also prove it against the env's reference machine for payloads of every length
     (``memgym.reference(..., every_length=True)``); with ``dot``, write its minimal Moore
-    machine as DOT. The report and the PNG's path."""
+    machine as DOT. The report, the PNG's path, and whether the automaton passed (the sampled
+    check, and the proof where one was asked for and fitted its budget)."""
     model, meta = load_checkpoint(checkpoint, device=device, scan=scan)
     if meta["model_kind"] != "boolean":
         raise UsageError(f"extract needs a boolean RNN checkpoint, got a {meta['model_kind']} one")
+    memgym_lengths("extract", meta)
     env_id, env_kwargs = meta["env_id"], meta["env_kwargs"]
     automaton = Automaton.from_model(model)
     result = verify(automaton, env_id, env_kwargs)
@@ -274,6 +291,7 @@ def extract_and_verify(
         tokens.obs_tokens,
         result.used_bits,
     )
+    passed = result.verified
     reference = None
     if proof or dot:
         try:
@@ -287,7 +305,9 @@ def extract_and_verify(
                 f"length n >= {n_min}"
             )
     if proof and reference is not None:
-        report.append(prove(automaton, reference).summary())
+        proved = prove(automaton, reference)
+        report.append(proved.summary())
+        passed = passed and proved.status != "counterexample"
     if dot:
         try:
             machine = moore_machine(automaton, tokens.act_tokens, tokens.obs_tokens, reference)
@@ -296,14 +316,14 @@ def extract_and_verify(
         else:
             Path(dot).write_text(machine.to_dot())
             report.append(f"DOT: {dot} ({len(machine)} states, minimal Moore machine)")
-    return "\n".join(report), path
+    return "\n".join(report), path, passed
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
     """``memgym extract``: threshold, verify and draw the automaton; prove it, export it."""
     if args.png is not None and Path(args.png).suffix.lower() != ".png":
         raise UsageError(f"--png must name a .png file, got {args.png!r}")
-    report, path = extract_and_verify(
+    report, path, passed = extract_and_verify(
         args.checkpoint,
         args.png,
         device=args.device,
@@ -313,6 +333,8 @@ def cmd_extract(args: argparse.Namespace) -> None:
     )
     print(report)
     print(f"drawing: {path}")
+    if not passed:  # scripts can tell: exit status 1, as a failed test
+        raise SystemExit(1)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -330,7 +352,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"trained {result.step} steps{hardened}{verified} in {result.seconds:.1f} s")
     accuracy = evaluate(result.model, config.env_id, factors=(1, 10), device="cpu")
     print(accuracy.summary())
-    report, path = extract_and_verify(out / CHECKPOINT_DIR, None, proof=True)
+    report, path, _ = extract_and_verify(out / CHECKPOINT_DIR, None, proof=True)
     print("extracted automaton:")
     print(report)
     print(f"drawing: {path}")
@@ -351,15 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="memgym",
         description="Train, evaluate and extract the boolean state-space RNN on memgym tasks.",
     )
-    parser.add_argument(
-        "--threads",
-        type=at_least(1),
-        default=1,
-        help="CPU threads for torch (default 1: fastest for these small models)",
-    )
+    threads = "CPU threads for torch (default 1: fastest for these small models)"
+    parser.add_argument("--threads", type=at_least(1), default=1, help=threads)
+    common = Parser(add_help=False)  # --threads after the command too: memgym train ... --threads
+    common.add_argument("--threads", type=at_least(1), default=argparse.SUPPRESS, help=threads)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser(
         "train",
+        parents=[common],
         help="train a predictor on an env's rollouts",
         argument_default=argparse.SUPPRESS,  # only the options given override the base config
     )
@@ -387,9 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, run, help in (
         ("eval", cmd_eval, "answer accuracy at 1x, 4x, 10x, 100x length"),
-        ("extract", cmd_extract, "extract, verify and draw the boolean automaton"),
+        (
+            "extract",
+            cmd_extract,
+            "extract, verify and draw the boolean automaton (exit status 1 if it fails)",
+        ),
     ):
-        p = commands.add_parser(name, help=help)
+        p = commands.add_parser(name, parents=[common], help=help)
         p.add_argument("checkpoint", help="a run's checkpoint/ folder")
         p.add_argument("--device", default="cpu", help="where the model runs (default cpu)")
         p.add_argument(
@@ -415,7 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "--dot", metavar="FILE", help="write the minimal Moore machine as Graphviz DOT"
             )
 
-    p = commands.add_parser("demo", help="train, evaluate and extract on an Easy preset")
+    p = commands.add_parser(
+        "demo", parents=[common], help="train, evaluate and extract on an Easy preset"
+    )
     p.add_argument("preset", nargs="?", default=DEFAULT_DEMO, help=", ".join(DEMO_PRESETS))
     p.add_argument("--out", help="output folder (default runs/<env>-boolean-s0)")
     p.add_argument("--force", action="store_true", help="train over a run already in OUT")

@@ -46,7 +46,9 @@ def test_train_eval_extract(tmp_path, capsys):
     report = capsys.readouterr().out
     assert "100x length" in report and "scan vs sequential" in report
     png = tmp_path / "a.png"
-    main(["extract", str(out / "checkpoint"), "--png", str(png)])
+    with pytest.raises(SystemExit) as exit_:  # 20 steps: the automaton fails its check
+        main(["extract", str(out / "checkpoint"), "--png", str(png)])
+    assert exit_.value.code == 1
     assert "sampled check" in capsys.readouterr().out and png.exists()
 
 
@@ -163,6 +165,14 @@ def cli_error(capsys, argv: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
+def popgym_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "pop"
+    config = TrainConfig(env_id="memgym/POPGym-RepeatPreviousEasy-v0", steps=2, batch_size=4)
+    train(config, out_dir=out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
     train(TrainConfig(steps=4, batch_size=8), out_dir=out, progress=False)
@@ -206,6 +216,11 @@ def run_dir(tmp_path_factory):
         (["train", "memgym/Remember-v0", "--env-kwarg", "n_range=[4,8"], "must be JSON"),
         (["train", "memgym/Remember-v0", "--env-kwarg", "num_cards"], "expects KEY=VALUE"),
         (["train", "memgym/Nope-v0"], "env 'memgym/Nope-v0': Environment `Nope` doesn't exist"),
+        (["train", "CartPole-v1"], "env CartPole-v1 gives no supervised rollouts: "),
+        (["train", "FrozenLake-v1"], "gives no supervised rollouts: "),
+        (["train", "memgym/RememberEasy-v0", "--threads", "0"], "--threads: must be at least 1"),
+        (["eval", "POP"], "eval needs a memgym task"),
+        (["extract", "POP", "--prove"], "extract needs a memgym task"),
         (
             ["train", "memgym/RepeatEasy-v0", "--steps", "3000", "--harden-steps", "15000"],
             "unrecognized arguments: --harden-steps 15000",
@@ -220,10 +235,11 @@ def run_dir(tmp_path_factory):
         (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --resume"),
     ],
 )
-def test_every_cli_error_is_one_line_with_exit_code_2(capsys, run_dir, argv, message):
+def test_every_cli_error_is_one_line_with_exit_code_2(capsys, run_dir, popgym_run, argv, message):
     # before: tracebacks (ZeroDivisionError, FileNotFoundError, AssertionError of torch.cuda,
     # TypeError of the env), "-0.00% of -5 answers", fresh starts and silent overwrites
     argv = [a.replace("CKPT", "RUN/checkpoint").replace("RUN", str(run_dir)) for a in argv]
+    argv = [a.replace("POP", str(popgym_run / "checkpoint")) for a in argv]
     err = cli_error(capsys, argv)
     command = "" if argv[0].startswith("-") else f" {argv[0]}"  # --threads: memgym's own
     assert err.startswith(f"memgym{command}: error: ")

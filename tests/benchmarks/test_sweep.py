@@ -64,8 +64,8 @@ def test_a_grid_on_ray_gives_the_records_of_the_grid_without_ray(local_ray, tmp_
         assert on_ray["resumed_from_step"] is None
         assert len(attempts(tmp_path / "ray" / "logs" / f"{name}.log")) == 1
     table = (tmp_path / "ray" / "docs" / "results.md").read_text()
-    assert "| CountEasy | gru | 32 |" in table
-    assert "| CountEasy | gru, seed 1 | 32 |" in table
+    assert "| CountEasy | gru | 48 |" in table
+    assert "| CountEasy | gru, seed 1 | 48 |" in table
 
 
 def test_a_killed_worker_is_retried_and_its_run_resumes_from_its_checkpoint(local_ray, tmp_path):
@@ -117,7 +117,7 @@ def test_a_failed_run_is_not_retried_and_the_rest_of_the_grid_renders(local_ray,
     assert "ValueError: scan must be one of" in log
     assert len(attempts(grid.logs / "CountEasy-gru-seed1.log")) == 1  # not retried
     table = (tmp_path / "docs" / "results.md").read_text()
-    assert "| CountEasy | gru | 32 |" in table
+    assert "| CountEasy | gru | 48 |" in table
     assert "| CountEasy | gru, seed 1 |" not in table
 
 
@@ -130,7 +130,7 @@ def test_the_command_line_joins_a_cluster_by_address(local_ray, tmp_path):
     assert "1 of 1 runs done" in done.stdout
     record = json.loads((tmp_path / "runs" / "CountEasy-gru.json").read_text())
     assert record["command"].endswith("--steps 5 --out " + str(tmp_path))
-    assert "| CountEasy | gru | 32 |" in (tmp_path / "docs" / "results.md").read_text()
+    assert "| CountEasy | gru | 48 |" in (tmp_path / "docs" / "results.md").read_text()
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "runs done" not in again.stdout  # nothing left to run
