@@ -226,6 +226,8 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
     """Refuse to train into ``out`` when it holds a run, unless resuming it or ``force``; refuse
     to resume when it holds none (:class:`~agents.errors.UsageError`). Creates ``out``, so a
     folder the system refuses fails now (``OSError``), not at the first checkpoint."""
+    if resume and force:
+        raise UsageError("--resume goes on with the run in OUT, --force trains over it: pick one")
     exists = (out / CHECKPOINT_DIR).exists()
     if resume and not exists:
         raise UsageError(f"--resume: {out} holds no run to resume (no {out / CHECKPOINT_DIR})")

@@ -229,6 +229,7 @@ def run_dir(tmp_path_factory):
         (["train", "memgym/CountEasy-v0", "--check-interval", "0"], "--check-interval: must be"),
         (["train", "memgym/RememberEasy-v0", "--out", "RUN"], "RUN already holds a run"),
         (["train", "memgym/RememberEasy-v0", "--out", "RUN/x", "--resume"], "no run to resume"),
+        (["train", "memgym/RememberEasy-v0", "--resume", "--force"], "--force trains over it"),
         (["demo", "memgym/CountMedium-v0"], "demo presets are memgym/RememberEasy-v0"),
         (["extract", "CKPT", "--png", "RUN/a.svgz"], "--png must name a .png file, got"),
         (["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json/x"], "Errno"),
