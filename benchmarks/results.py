@@ -10,8 +10,8 @@ rows here, GPU rows there) merge; a run whose JSON exists is skipped unless ``--
 interrupted run resumes from its checkpoint (``--force`` starts it over). Rendering also keeps
 each run's record, less its per-step losses, under ``DOCS/runs/`` and reads those back, so the
 committed docs hold every row's data and a later run on another machine replaces only its own
-rows. The repository's ``docs/results-notes.md`` (what was tried), if present, is appended to
-the table.
+rows. The page links the lab notebook ``docs/results-notes.md`` (what was tried) rather than
+holding it.
 
     python benchmarks/results.py --presets RememberEasy CountEasy RepeatEasy --jobs 2
     python benchmarks/results.py --presets RememberHard --device cuda --steps 20000
@@ -320,9 +320,11 @@ def render(out: Path, docs: Path) -> None:
                 f"| {row['state_dim']} | {row['boolean']:,.0f} | {compiled_cells[0]} "
                 f"| {row['lstm']:,.0f} | {row['boolean'] / row['lstm']:.2f}, {compiled_cells[1]} |"
             )
-    notes = ROOT / "docs" / "results-notes.md"
-    if notes.exists():
-        lines += ["", notes.read_text().strip()]
+    lines += [
+        "",
+        "What was tried on the way, preset by preset, and what each earlier recipe taught: the",
+        "lab notebook [results-notes.md](results-notes.md).",
+    ]
     lines += rl_section(docs / "rl.md")
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "results.md").write_text("\n".join(lines) + "\n")
