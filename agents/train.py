@@ -290,7 +290,7 @@ def check_automaton(model: nn.Module, config: TrainConfig) -> str | None:
     env = (config.env_id, config.env_kwargs)
     if not verify(automaton, *env, **QUICK_CHECK).verified:
         return None
-    machine = every_length_reference(config.env_id, json.dumps(config.env_kwargs, sort_keys=True))
+    machine = proof_reference(config.env_id, json.dumps(config.env_kwargs, sort_keys=True))
     if machine is not None:
         proof = prove(automaton, machine)
         if proof.status != "budget exceeded":
@@ -299,7 +299,7 @@ def check_automaton(model: nn.Module, config: TrainConfig) -> str | None:
 
 
 @functools.lru_cache(maxsize=8)
-def every_length_reference(env_id: str, env_kwargs_json: str) -> ReferenceMachine | None:
+def proof_reference(env_id: str, env_kwargs_json: str) -> ReferenceMachine | None:
     """The task's every-length reference machine (``memgym.reference``), or None for a task
     that has none (not a memgym id) or one too large to build; cached per task."""
     try:

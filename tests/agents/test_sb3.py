@@ -30,12 +30,7 @@ MAX_LENGTH = 17  # RememberEasy: n <= 16, so at most 17 observations per episode
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def history_env() -> TokenHistoryWrapper:

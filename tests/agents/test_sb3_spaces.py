@@ -30,12 +30,7 @@ from agents.sb3.tokens import TokenChoice, mixed_radix, mixture_scan, read_token
 ENV_ID = "memgym/RememberEasy-v0"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class ShiftedTokens(gym.ObservationWrapper):
