@@ -34,8 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from agents.automaton import TooManyStates
 from agents.extract import Automaton
 from agents.model import BooleanRNN
+from agents.reencode import one_hot_reencode
 
 RESAMPLE_MARGIN = 40.0
 """Magnitude (before the parameter bound; about 26 after it) of every entry a resampling writes:
@@ -49,6 +51,12 @@ LATCH = 0
 """The lag of a latch: the token was read at any step before (a delay line's lag is at least 1)."""
 LATCH_BITS = 2
 """Bits a latch takes."""
+RETARGET = "retarget"
+"""The first item of a :func:`retarget` growth's link: it changes transitions of bits in use,
+so a round ends after it."""
+REENCODED = -1
+"""The ``output`` of a :class:`Resample` that holds a class of the re-encoded automaton
+(:func:`agents.reencode.one_hot_reencode`)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,8 @@ class _BatchView:
     fired: Tensor
     is_target: Tensor
     dormant: list[int]
+    automaton: Automaton
+    target: Tensor
 
 
 def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _BatchView:
@@ -97,7 +107,7 @@ def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _Batc
     in_use = on[mask].any(0) | start
     dormant = torch.nonzero(~_reached(feeds, in_use)).flatten().tolist()
     is_target = F.one_hot(target, len(automaton.C)).bool()
-    return _BatchView(act, mask, on, before, fired, is_target, dormant)
+    return _BatchView(act, mask, on, before, fired, is_target, dormant, automaton, target)
 
 
 def _reached(feeds: Tensor, sources: Tensor) -> Tensor:
@@ -124,6 +134,13 @@ class _Rewirer:
 
     def pick(self, n: int) -> int:
         return int(torch.randint(n, (1,), generator=self.generator))
+
+    def answer(self, bit: int, token: int, source: int, output: int) -> None:
+        """Make ``bit`` an answer bit: "``token`` read while ``source`` is true", kept by no
+        token (true for the one step after the token: a Moore output of that step), naming
+        ``output``."""
+        keep = torch.zeros(len(self.model.A), dtype=torch.bool, device=self.model.A.device)
+        self.rewire(bit, token, source, output, keep=keep)
 
     def rewire(
         self,
@@ -177,9 +194,14 @@ def resample_dormant_bits(
     or missed, or no bit is dormant)."""
     rewirer = _Rewirer(model, optimizer, generator, step)
     _answer_bits(rewirer, _look(model, act, target, mask))
-    links: set[tuple[int, ...]] = set()
-    while _grow(rewirer, _look(model, act, target, mask), links):
+    links: set[tuple[object, ...]] = set()
+    while _grow(rewirer, view := _look(model, act, target, mask), links):
         pass
+    if (view.is_target & ~view.fired)[view.mask].any():
+        bits = one_hot_reencode(model, optimizer, act, target, mask, RESAMPLE_MARGIN)
+        rewirer.done += [Resample(step, REENCODED, ANY, ANY, bit) for bit in bits]
+        while bits and _grow(rewirer, _look(model, act, target, mask), links):
+            pass
     return rewirer.done
 
 
@@ -200,7 +222,7 @@ def _answer_bits(rewirer: _Rewirer, view: _BatchView) -> None:
         evidence = _evidence_bit(before, act == token, mask, named, before[b, t])
         if evidence is None:
             continue
-        rewirer.rewire(dormant.pop(rewirer.pick(len(dormant))), token, evidence[0], output)
+        rewirer.answer(dormant.pop(rewirer.pick(len(dormant))), token, evidence[0], output)
 
 
 @dataclass(frozen=True)
@@ -226,7 +248,7 @@ class Growth:
     ``wire(rewirer, bits)``; ``support``: on how many positions of the batch its evidence
     holds (0 for a rule without exact evidence)."""
 
-    link: tuple[int, ...]
+    link: tuple[object, ...]
     bits: int
     wire: Callable[[_Rewirer, list[int]], None]
     support: int
@@ -247,7 +269,7 @@ def answer_bit(miss: Miss) -> Growth | None:
         return None
     source, support = evidence
     return Growth(
-        (token, source), 1, lambda r, bits: r.rewire(bits[0], token, source, miss.output), support
+        (token, source), 1, lambda r, bits: r.answer(bits[0], token, source, miss.output), support
     )
 
 
@@ -270,32 +292,148 @@ def latch(miss: Miss) -> Growth | None:
     return _line_growth(miss, token, lag, LATCH_BITS, support)
 
 
-def successor(miss: Miss) -> Growth | None:
-    """Nothing tells the output any more: grow a successor of the bit lost at the last lossy
-    transition before the miss (one bit, kept or cleared by each token as that bit is)."""
+def retarget(miss: Miss) -> Growth | None:
+    """Nothing tells the output any more: the state must be split or merged. Retarget one
+    transition "bit ``k`` on token ``c``" of the episode before the miss, so that ``c`` clears
+    ``k`` and sets either a bit in use (a *merge*, no new bit, as RPNI merges states) or a new
+    bit (a *split*, kept by each token as ``k`` is, except ``c``, and naming nothing).
+
+    Only state bits take part (bits that name no output; answer bits are outputs). The
+    transition is the last lossy one before the miss (a state bit dropped, none set: the
+    successor of a counter), else any that keeps its bit on the batch (a state that does not
+    move where the answers say it should).
+    Each candidate is run on the batch, and scored by how many positions the best readout of
+    the resulting states could get right (:func:`_consistency`); the best wins, a merge among
+    equals, and it must beat the automaton as it is unless it mends a lossy transition."""
     view, b, t = miss.view, miss.b, miss.t
-    lossy = (view.before & ~view.on).any(-1) & ~(view.on & ~view.before).any(-1) & view.mask
-    drops = torch.nonzero(lossy[b, :t]).flatten()
-    if len(drops) == 0:
+    state = torch.as_tensor(~view.automaton.C.any(0), device=view.on.device)  # names nothing
+    before, on = view.before[b, :t] & state, view.on[b, :t] & state
+    valid = view.mask[b, :t]
+    lossy = (before & ~on).any(-1) & ~(on & ~before).any(-1) & valid
+    drops = torch.nonzero(lossy).flatten()
+    if len(drops):
+        p = int(drops[-1])
+        transitions = {(int(view.act[b, p]), int(torch.nonzero(before[p] & ~on[p])[0])): (b, p)}
+    else:  # every (token, bit) that a token keeps anywhere on the batch
+        kept = view.before & view.on & state & view.mask.unsqueeze(-1)
+        transitions = {}
+        for eb, et, k in torch.nonzero(kept).tolist():
+            transitions.setdefault((int(view.act[eb, et]), k), (eb, et))
+    if not transitions:
         return None
-    p = int(drops[-1])
-    token = int(view.act[b, p])
-    source = int(torch.nonzero(view.before[b, p] & ~view.on[b, p])[0])
+    scorer = _Scorer(view)
+    start = torch.as_tensor(view.automaton.x0, device=view.on.device)
+    in_use = torch.nonzero((view.on[view.mask].any(0) | start) & state).flatten().tolist()
+    best, best_score = None, -1 if len(drops) else scorer.score(view.automaton)
+    for (token, source), where in sorted(transitions.items()):
+        # None: a new bit; a merge into a bit the transition sets already changes nothing
+        for into in [j for j in in_use if j != source and not view.on[where][j]] + [None]:
+            score = scorer.score(_retargeted(view.automaton, token, source, into, view.dormant))
+            if score > best_score:
+                best, best_score = (token, source, into), score
+    if best is None:
+        return None
+    token, source, into = best
 
     def wire(rewirer: _Rewirer, bits: list[int]) -> None:
-        keeps = rewirer.model.A.detach()[:, source, source] > 0
-        rewirer.rewire(bits[0], token, source, miss.output, names=False, keep=keeps)
+        A = rewirer.model.A
+        if into is None:
+            keeps = A.detach()[:, source, source] > 0
+            keeps[token] = False
+            rewirer.rewire(bits[0], token, source, miss.output, names=False, keep=keeps)
+        else:
+            with torch.no_grad():
+                A[token, into, source] = RESAMPLE_MARGIN
+            rewirer.done.append(Resample(rewirer.step, miss.output, token, source, into))
+        with torch.no_grad():
+            A[token, source, source] = -RESAMPLE_MARGIN
 
-    return Growth((token, source), 1, wire, support=0)
+    return Growth((RETARGET, token, source), int(into is None), wire, support=0)
 
 
-RULES: tuple[Rule, ...] = (answer_bit, delay_line, latch, successor)
+def _retargeted(
+    automaton: Automaton, token: int, source: int, into: int | None, dormant: list[int]
+) -> Automaton:
+    """``automaton`` with ``token`` clearing ``source`` and setting ``into`` (None: a new bit,
+    the first ``dormant`` one, wired as :func:`retarget` wires it), for scoring."""
+    A, C = automaton.A.copy(), automaton.C.copy()
+    if into is None:
+        if not dormant:
+            return automaton
+        into = dormant[0]
+        keeps = A[:, source, source].copy()
+        keeps[token] = False
+        A[:, into, :] = False
+        A[:, :, into] = False
+        A[:, into, into] = keeps
+        C[:, into] = False
+    A[token, into, source] = True
+    A[token, source, source] = False
+    return Automaton(A, C, automaton.x0)
+
+
+@dataclass
+class _Scorer:
+    """Scores automata on a batch view's episodes (at most :data:`SCORE_EPISODES` of them) by
+    :func:`_consistency`."""
+
+    view: _BatchView
+
+    def __post_init__(self) -> None:
+        n, view = SCORE_EPISODES, self.view
+        self.act = view.act[:n].cpu().numpy()
+        self.target = view.target[:n].cpu().numpy()
+        self.mask = view.mask[:n].cpu().numpy()
+        self.misfired = (view.fired & ~view.is_target)[:n].any(-1).cpu().numpy()
+
+    def score(self, automaton: Automaton) -> int:
+        return _consistency(automaton, self.act, self.target, self.mask, self.misfired)
+
+
+SCORE_EPISODES = 512
+"""Episodes of the resampling batch on which :func:`retarget` scores its candidates."""
+
+
+def _consistency(
+    automaton: Automaton,
+    act: np.ndarray,
+    target: np.ndarray,
+    mask: np.ndarray,
+    misfired: np.ndarray,
+) -> int:
+    """How many valid positions of the episodes (``act``, ``target``, ``mask`` ``(B, T)``) the
+    best answer bits of ``automaton`` could name right: per pair (state before the position,
+    token read there), the count of its most frequent target (an answer bit "the token read
+    while the state holds" names one output per pair), leaving out the positions where a bit
+    of ``automaton`` names a wrong output that it did not name before (``misfired``, bool
+    ``(B, T)``): the readout stays. -1 when the episodes reach more than
+    :data:`MAX_SCORED_STATES` states."""
+    try:
+        trace = automaton.run(act, max_states=MAX_SCORED_STATES)
+    except TooManyStates:
+        return -1
+    after = trace.state_ids
+    fires = automaton.fires(trace.states)[after]  # (B, T, V_obs)
+    fires[np.arange(len(act))[:, None], np.arange(act.shape[1]), target] = False
+    scored = mask & ~(fires.any(-1) & ~misfired)
+    before = np.concatenate([np.zeros_like(after[:, :1]), after[:, :-1]], axis=1)
+    pairs = before[scored] * len(automaton.A) + act[scored]
+    outputs = len(automaton.C)
+    counts = np.bincount(pairs * outputs + target[scored], minlength=(pairs.max() + 1) * outputs)
+    return int(counts.reshape(-1, outputs).max(1).sum())
+
+
+MAX_SCORED_STATES = 4096
+"""States past which :func:`_consistency` gives up on a candidate."""
+
+
+RULES: tuple[Rule, ...] = (answer_bit, delay_line, latch, retarget)
 """The growth rules. For a miss, the growth with the most support wins, the first in this
 order among equals: exact evidence (a bit, a token at a fixed lag, a token at any lag) before
 the successor, which restores what was dropped last."""
 
 
-def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]]) -> bool:
+def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[object, ...]]) -> bool:
     """One round: for each missed output, at a random position where it is missed, grow what
     the rule with the most support asks for (:data:`RULES`), if its link is new and it fits the
     dormant bits left; whether anything was rewired."""
@@ -304,8 +442,6 @@ def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]]) -> b
     missed = view.is_target & ~view.fired & view.mask.unsqueeze(-1)
     grown = False
     for output in torch.nonzero(missed.any((0, 1))).flatten().tolist():
-        if not dormant:
-            break
         positions = torch.nonzero(missed[..., output])
         b, t = positions[rewirer.pick(len(positions))].tolist()
         miss = Miss(view, output, b, t, view.is_target[..., output] & view.mask)
@@ -319,6 +455,8 @@ def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[int, ...]]) -> b
                 rewirer, [dormant.pop(rewirer.pick(len(dormant))) for _ in range(growth.bits)]
             )
             grown = True
+            if growth.link[0] == RETARGET:  # the view is stale: look again
+                break
     return grown
 
 

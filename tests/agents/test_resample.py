@@ -68,8 +68,8 @@ def shortcut_model():
     return model
 
 
-def batch(env=ENV, **kwargs):
-    rollouts = batch_rollouts(env, 64, seed=0, **(kwargs or KWARGS))
+def batch(env=ENV, seed=0, episodes=64, **kwargs):
+    rollouts = batch_rollouts(env, episodes, seed=seed, **(kwargs or KWARGS))
     return tuple(torch.as_tensor(a) for a in (rollouts.act, rollouts.target, rollouts.mask))
 
 
@@ -96,7 +96,7 @@ def test_each_over_shared_output_gets_a_dormant_bit_from_ask_and_its_hold_bit():
         assert r.bit in range(ANSWER, ANSWER + CARDS + 1)  # the answer or done bits
         A, C = model.A.detach(), model.C.detach()
         assert A[r.token, r.bit, r.source] == RESAMPLE_MARGIN
-        assert (A[:, r.bit, r.bit] == RESAMPLE_MARGIN).all()
+        assert (A[:, r.bit, r.bit] == -RESAMPLE_MARGIN).all()  # true for one step
         assert C[r.output, r.bit] == ANSWER_LOGIT and (C[:, r.bit] > 0).sum() == 1
         off = torch.ones_like(A[:, 0], dtype=torch.bool)
         off[:, r.bit] = False
@@ -223,7 +223,7 @@ def test_a_counter_that_stops_short_grows_its_chain_round_by_round_until_it_veri
     assert (C[:, successor.bit] == -RESAMPLE_MARGIN).all()  # it names nothing
     assert (answer.output, answer.token, answer.source) == (2 + 3, ASK_COUNT, successor.bit)
     assert C[answer.output, answer.bit] == ANSWER_LOGIT
-    assert (A[:, answer.bit, answer.bit] == RESAMPLE_MARGIN).all()  # kept by every token
+    assert (A[:, answer.bit, answer.bit] == -RESAMPLE_MARGIN).all()  # kept by no token
     assert [(r.output, r.token, r.source) for r in (successor_2, answer_2)] == [
         (2 + 4, ONE, successor.bit),
         (2 + 4, ASK_COUNT, successor_2.bit),
@@ -350,10 +350,70 @@ def test_the_rules_share_one_signature_and_evidence_picks_the_growth():
     b, t = torch.nonzero(missed[..., output])[0].tolist()
     miss = Miss(view, output, b, t, view.is_target[..., output] & view.mask)
     growths = {rule.__name__: rule(miss) for rule in RULES}
-    assert set(growths) == {"answer_bit", "delay_line", "latch", "successor"}
+    assert set(growths) == {"answer_bit", "delay_line", "latch", "retarget"}
     assert growths["answer_bit"] is None and growths["latch"] is None  # no bit, no fixed token
     line = growths["delay_line"]
     assert isinstance(line, Growth) and line.bits == REPEAT_KWARGS["lag"] + 1
     assert line.link == (0, REPEAT_KWARGS["lag"], ASK_REPEAT) and line.support > 0
-    if growths["successor"] is not None:
-        assert growths["successor"].support == 0  # no exact evidence: never beats the line
+    if growths["retarget"] is not None:
+        assert growths["retarget"].support == 0  # no exact evidence: never beats the line
+
+
+def still_model(num_act_tokens: int, num_obs_tokens: int, bits: int) -> BooleanRNN:
+    """Only a start bit, kept by every token and naming nothing: a state that never moves."""
+    model = BooleanRNN(num_act_tokens, num_obs_tokens, bits).eval()
+    with torch.no_grad():
+        model.A.fill_(FALSE)
+        model.A[:, 0, 0] = TRUE
+        model.C.fill_(FALSE)
+        model.x0.fill_(FALSE)
+        model.x0[0] = TRUE
+    return model
+
+
+def resample_until_still(model, env, kwargs, calls=6):
+    """Resample on fresh batches until a call rewires nothing; every rewiring done."""
+    optimizer = torch.optim.Adam(model.parameters())
+    done = []
+    for seed in range(calls):
+        act, target, mask = batch(env, seed=seed, episodes=256, **kwargs)
+        step = resample_dormant_bits(model, optimizer, act, target, mask, torch.Generator(), seed)
+        if not step:
+            break
+        done += step
+    return done
+
+
+def answer_of_state(model, env, kwargs, ask):
+    """Whether the thresholded automaton's state before ``[ask]`` (act token ``ask``) determines
+    the answer on fresh episodes, whatever its readout names (the readout is for training)."""
+    act, target, mask = batch(env, seed=100, episodes=512, **kwargs)
+    trace = Automaton.from_model(model).run(act.numpy())
+    before = torch.cat([torch.zeros_like(act[:, :1]), torch.as_tensor(trace.state_ids)[:, :-1]], 1)
+    asked = (act == ask) & mask
+    answers = {}
+    for state, answer in zip(before[asked].tolist(), target[asked].tolist(), strict=True):
+        answers.setdefault(state, set()).add(answer)
+    return all(len(a) == 1 for a in answers.values())
+
+
+def test_a_state_that_never_moves_is_split_and_merged_into_a_parity_automaton():
+    env, kwargs = "memgym/ModCount-v0", {"modulus": 2, "n_range": (4, 8)}
+    model = still_model(4, 4, 16)
+    assert not answer_of_state(model, env, kwargs, ASK_COUNT)
+
+    done = resample_until_still(model, env, kwargs)
+
+    # split: the first 1 clears the start bit and sets a new bit; merge: the next 1 sets the
+    # start bit again, so two bits hold the parity of every length
+    links = {(r.token, r.source, r.bit) for r in done}
+    assert any((ONE, 0, bit) in links and (ONE, bit, 0) in links for bit in range(1, 16))
+    assert answer_of_state(model, env, {**kwargs, "n_range": (4, 80)}, ASK_COUNT)
+
+
+def test_a_counter_that_never_moves_grows_a_chain_not_a_cycle():
+    model = still_model(4, 3 + 4, 24)  # Count with n up to 4: outputs [wait], [end], 0..4
+
+    resample_until_still(model, COUNT_ENV, COUNT_KWARGS)
+
+    assert answer_of_state(model, COUNT_ENV, COUNT_KWARGS, ASK_COUNT)
