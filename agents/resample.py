@@ -14,9 +14,14 @@ bits directly from the mistakes of the thresholded automaton (:mod:`agents.extra
 - An output is *missed* when it is the target and does not fire. Round after round on the
   rewired model, until a round rewires nothing, each missed output gets the first growth of
   :data:`RULES` its evidence allows: an answer bit (a bit tells), a delay line (the token read
-  a fixed number of steps before tells), a latch (a token read at any step before tells), or a
-  successor of the bit lost at the last lossy transition (nothing tells any more). Each rule
-  is a function of the same signature, :data:`Rule`. No link is grown twice in one call.
+  a fixed number of steps before tells), a latch (a token read at any step before tells), or
+  a retargeted transition (nothing tells: the states must be split or merged, as RPNI splits
+  and merges the states of a prefix tree; a counter's next count is a split of the bit it
+  lost, a parity a merge back into the start). Each rule is a function of the same signature,
+  :data:`Rule`. No link is grown twice in one call.
+- If outputs are still missed, the states may tell the answers while no OR of bits can name
+  one (an answer that is the absence of a bit): the model is re-encoded as the minimal machine
+  of its own automaton, one bit per state (:mod:`agents.reencode`), and the rounds run again.
 
 New entries have magnitude :data:`RESAMPLE_MARGIN`, so hardening's row noise does not flip
 them; useless bits are turned off again by training. What each rule did on which task is in
@@ -430,7 +435,7 @@ MAX_SCORED_STATES = 4096
 RULES: tuple[Rule, ...] = (answer_bit, delay_line, latch, retarget)
 """The growth rules. For a miss, the growth with the most support wins, the first in this
 order among equals: exact evidence (a bit, a token at a fixed lag, a token at any lag) before
-the successor, which restores what was dropped last."""
+the retargeted transition, which has none (its support is 0)."""
 
 
 def _grow(rewirer: _Rewirer, view: _BatchView, links: set[tuple[object, ...]]) -> bool:
