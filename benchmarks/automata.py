@@ -14,9 +14,11 @@ skipped unless ``--force``):
   from every state ending in a distinguishing suffix (``RandomWMethodEqOracle``), then valid
   episodes (:func:`episode_oracle`); its membership and equivalence queries are recorded.
   Same timeout.
-- ``boolean``: ``agents.train`` with its defaults (``--state-dim`` if given), then the
-  thresholded automaton's sampled check (``agents.extract.verify``) and its proof against the
-  every-length reference (``agents.extract.prove``).
+- ``boolean``: the run of ``benchmarks/results.py`` on the preset and seed (``agents.train``
+  with its defaults and the preset's step cap; the same run as its row of docs/results.md),
+  read from its record (under ``--runs``, or kept in docs/runs), or trained by results.py
+  where there is none: whether it stopped on a proof for every length
+  (``agents.extract.prove``), the sampled check of its automaton, bits and states.
 - ``gru``, ``lstm``: the same loop at the boolean RNN's state size, trained for the median
   wall-clock time of the preset's boolean RNN records (a short probe run sets the steps).
 
@@ -59,7 +61,7 @@ from common import cpu_description, env_id, merge_records
 from torch import Tensor, nn
 
 from agents.evaluate import evaluate
-from agents.extract import Automaton, MooreTable, prove, verify
+from agents.extract import MooreTable
 from agents.train import TRAIN_STREAM, TrainConfig, batch_seed, train
 from agents.verify import EPISODE_END
 from memgym import PRESETS, ReferenceMachine, Rollouts, batch_rollouts, memgym_task, reference
@@ -101,7 +103,6 @@ class Job:
     seed: int
     rpni_episodes: int
     timeout: float  # seconds RPNI or L* may take
-    state_dim: int | None  # the boolean RNN's state size (None: train's default)
     command: str
 
 
@@ -403,43 +404,45 @@ def _send_outcome(function: Callable[[Job], dict[str, Any]], job: Job, sender: A
 # --- the boolean RNN, GRU and LSTM --------------------------------------------------------------
 
 
-def boolean_check(
-    model: nn.Module, env: str, env_kwargs: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The thresholded automaton of a boolean RNN: sampled check, proof for every length
-    (``"no reference"`` where the reference machine is too large to build), bits, states."""
-    env_kwargs = env_kwargs or {}
-    automaton = Automaton.from_model(model.cpu())
-    check = verify(automaton, env, env_kwargs)
-    try:
-        proof = prove(automaton, reference(env, every_length=True, **env_kwargs)).status
-    except TooManyStates:
-        proof = "no reference"
-    return {
-        "verified": check.verified,
-        "proof": proof,
-        "bits_used": len(check.used_bits),
-        "automaton_states": check.num_states,
-    }
+def learn_boolean(job: Job, runs: Path) -> dict[str, Any]:
+    """The boolean RNN on the preset and seed: the run of ``benchmarks/results.py`` (the same
+    run as its row of docs/results.md, ``TrainConfig``'s defaults with the preset's step cap),
+    read from its record under ``runs`` (results.py's ``--out``) or kept in docs/runs, and
+    trained now by results.py (its record written under ``runs``) where there is none; the
+    record's fields. ``proof`` is ``"proved"`` when the run stopped on a proof for every
+    length (``agents.extract.prove``), else ``"not proved"``."""
+    import results  # benchmarks/results.py, beside this script
 
-
-def learn_boolean(job: Job) -> dict[str, Any]:
-    """``agents.train`` with its defaults on the preset; the record's fields."""
-    env = env_id(job.preset)
-    sized = {} if job.state_dim is None else {"state_dim": job.state_dim}
-    result = train(TrainConfig(env_id=env, seed=job.seed, **sized), progress=False)
-    check = boolean_check(result.model, env)
-    seconds_to_verified = getattr(result, "seconds_to_verified", None)
-    if seconds_to_verified is None and check["verified"]:
-        seconds_to_verified = result.seconds  # verified when training ended
+    run = results.Job(
+        preset=job.preset,
+        model="boolean",
+        steps=results.recipe(job.preset).steps,
+        device="cpu",
+        scan="auto",
+        seed=job.seed,
+        threads=1,
+        command=job.command,
+        resume=True,
+    )
+    path = results.record_path(runs, run)
+    kept = ROOT / "docs" / "runs" / path.name
+    if path.exists() or kept.exists():
+        record = json.loads((path if path.exists() else kept).read_text())
+    else:
+        record = results.run_job(run, runs)
+    steps = record["steps_trained"]
     return {
-        "state_dim": result.model.state_dim,
-        "steps": len(result.loss),
-        "episodes": len(result.loss) * result.config.batch_size,
-        "seconds": result.seconds,
-        "seconds_to_verified": seconds_to_verified,
-        "accuracy": accuracy(result.model, env),
-        **check,
+        "state_dim": record["state_dim"],
+        "steps": steps,
+        "episodes": steps * record["train_config"]["batch_size"],
+        "seconds": record["seconds"],
+        "seconds_to_verified": record["seconds_to_verified"],
+        "accuracy": {str(f): record["accuracy"][str(f)] for f in FACTORS},
+        "verified": record["automaton"]["verified"],
+        "proof": "proved" if record["verified_by"] == "proof" else "not proved",
+        "bits_used": record["automaton"]["bits_used"],
+        "automaton_states": record["automaton"]["states"],
+        "command": record["command"],
     }
 
 
@@ -486,8 +489,9 @@ def read_records(out: Path, preset: str, learner: str) -> list[dict[str, Any]]:
     ]
 
 
-def run_job(job: Job, out: Path) -> dict[str, Any]:
-    """Run one job and write its record atomically; returns the record."""
+def run_job(job: Job, out: Path, runs: Path = ROOT / "runs" / "results") -> dict[str, Any]:
+    """Run one job and write its record atomically; returns the record. ``runs``: where
+    ``benchmarks/results.py`` keeps its records (the boolean RNN's runs, :func:`learn_boolean`)."""
     torch.set_num_threads(1)
     env = env_id(job.preset)
     if job.learner == "rpni":
@@ -498,7 +502,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
     elif job.learner == "lstar":
         fields = within(learn_lstar, job)
     elif job.learner == "boolean":
-        fields = learn_boolean(job)
+        fields = learn_boolean(job, runs)
     else:
         fields = learn_baseline(job, read_records(out, job.preset, "boolean"))
     try:
@@ -675,7 +679,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--presets", nargs="+", default=DEFAULT_PRESETS, metavar="PRESET")
     parser.add_argument("--learners", nargs="+", default=list(LEARNERS), choices=LEARNERS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED")
-    parser.add_argument("--state-dim", type=int, help="the boolean RNN's state size")
     parser.add_argument(
         "--rpni-episodes", type=int, default=RPNI_EPISODES, help="most episodes RPNI reads"
     )
@@ -683,6 +686,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--timeout", type=float, default=TIMEOUT, help="seconds RPNI or L* may take a preset"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "automata")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=ROOT / "runs" / "results",
+        help="benchmarks/results.py's --out: the boolean RNN's runs",
+    )
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="where automata.md goes")
     parser.add_argument("--force", action="store_true", help="redo jobs whose record exists")
     parser.add_argument("--render", action="store_true", help="only render the table")
@@ -692,10 +701,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown presets {unknown}; choose from {PRESET_NAMES}")
     if min(args.seeds) < 0:
         parser.error(f"--seeds must not be negative, got {args.seeds}")
-    for name in ("state_dim", "rpni_episodes"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.rpni_episodes < 1:
+        parser.error(f"--rpni-episodes must be at least 1, got {args.rpni_episodes}")
     if not args.timeout > 0:
         parser.error(f"--timeout must be positive, got {args.timeout}")
     return args
@@ -711,7 +718,6 @@ def grid(args: argparse.Namespace) -> list[Job]:
             seed=seed,
             rpni_episodes=args.rpni_episodes,
             timeout=args.timeout,
-            state_dim=args.state_dim,
             command=command_line(),
         )
         for learner in [kind for kind in LEARNERS if kind in args.learners]
@@ -727,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for job in [] if args.render else grid(args):
             print(f"{record_name(job)} ...", flush=True)
-            record = run_job(job, args.out)
+            record = run_job(job, args.out, args.runs)
             print(f"{record_name(job)}: {json.dumps(record)}", flush=True)
     finally:
         print(f"wrote {render(args.out, args.docs)}")

@@ -12,11 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-sys.path.insert(0, str(ROOT / "tests" / "agents"))
 
 import automata  # noqa: E402
 import sweep  # noqa: E402
-from handbuilt import remember_model  # noqa: E402
 
 import memgym  # noqa: E402
 from agents.export import MooreTable  # noqa: E402
@@ -104,15 +102,32 @@ def test_an_aalpy_machine_without_some_transitions_leads_them_to_a_sink():
     assert not automata.equivalent(table, machine)[0]
 
 
-def test_the_boolean_check_proves_a_hand_built_automaton():
-    check = automata.boolean_check(remember_model(2), REMEMBER, TINY)
+def test_the_boolean_column_is_read_from_the_results_record_of_the_same_run(tmp_path):
+    runs = tmp_path / "results"
+    (runs / "runs").mkdir(parents=True)
+    kept = json.loads(
+        (automata.ROOT / "docs" / "runs" / "CountEasy-boolean-seed1.json").read_text()
+    )
+    record = {**kept, "verified_by": "proof", "command": "python benchmarks/results.py ..."}
+    (runs / "runs" / "CountEasy-boolean-seed1.json").write_text(json.dumps(record))
 
-    assert check["verified"] and check["proof"] == "proved"
-    assert check["bits_used"] > 0 and check["automaton_states"] > 0
+    fields = automata.learn_boolean(job(preset="CountEasy", learner="boolean", seed=1), runs)
+
+    assert fields["proof"] == "proved" and fields["verified"] == record["automaton"]["verified"]
+    assert fields["steps"] == record["steps_trained"]
+    assert fields["episodes"] == record["steps_trained"] * record["train_config"]["batch_size"]
+    assert fields["accuracy"] == {f: record["accuracy"][f] for f in ("1", "10", "100")}
+    assert fields["command"] == record["command"]
+    unproved = {**record, "verified_by": "sampled check"}
+    (runs / "runs" / "CountEasy-boolean-seed1.json").write_text(json.dumps(unproved))
+    assert (
+        automata.learn_boolean(job(preset="CountEasy", learner="boolean", seed=1), runs)["proof"]
+        == "not proved"
+    )
 
 
 def job(**changes) -> automata.Job:
-    base = automata.Job("RememberEasy", "rpni", 0, 200, 60.0, None, "python benchmarks/x.py")
+    base = automata.Job("RememberEasy", "rpni", 0, 200, 60.0, "python benchmarks/x.py")
     return replace(base, **changes)
 
 
@@ -205,7 +220,6 @@ def test_a_learner_past_its_timeout_is_recorded_as_not_finished_and_errors_surfa
         (["--presets", "Nope"], "unknown presets ['Nope']"),
         (["--seeds", "-1"], "--seeds must not be negative"),
         (["--rpni-episodes", "0"], "--rpni-episodes must be at least 1"),
-        (["--state-dim", "0"], "--state-dim must be at least 1"),
         (["--timeout", "0"], "--timeout must be positive"),
         (["--learners", "ctc"], "invalid choice: 'ctc'"),
     ],
