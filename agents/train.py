@@ -13,9 +13,7 @@ over ``harden_ramp`` steps, and a keep prior (:meth:`~agents.model.BooleanRNN.pr
 frees the bits the data does not use. Every ``check_interval`` hardening steps the thresholded
 automaton is checked (:func:`check_automaton`: proved against the task's reference machine
 for every length where it has one); the run stops once it verifies, else dormant
-bits are rewired from fresh episodes (:mod:`agents.resample`), and where no growth applies
-while held-out answers are still wrong, the model is re-drawn from a fresh init and trained
-over (:func:`restart`). ``steps`` caps the run.
+bits are rewired from fresh episodes (:mod:`agents.resample`). ``steps`` caps the run.
 """
 
 from __future__ import annotations
@@ -44,7 +42,7 @@ from agents.resample import resample_dormant_bits
 from memgym import ReferenceMachine, Rollouts, batch_rollouts, memgym_task, reference
 
 LOSSES = ("first_error", "first_error_sign", "ce")
-TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM, RESAMPLE_BATCH_STREAM, RESTART_STREAM = range(5)
+TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM, RESAMPLE_BATCH_STREAM = 0, 1, 2, 3
 QUICK_CHECK = {"exhaustive_budget": 20_000, "random_episodes": 2_000}
 """Budgets of the sampled check that runs every ``check_interval`` hardening steps; only an
 automaton that passes it gets the full check of :func:`agents.extract.verify`."""
@@ -96,9 +94,7 @@ class TrainConfig:
     eval_interval: int = option(50, "steps between held-out evals", minimum=1)
     eval_episodes: int = option(1000, "held-out episodes", minimum=1)
     harden_start: int = option(
-        1000,
-        "latest step (from the start or a restart) hardening starts (earlier: first 100% eval)",
-        minimum=0,
+        1000, "latest step hardening starts (earlier: first 100% eval)", minimum=0
     )
     harden_ramp: int = option(10000, "steps over which hardening's row noise ramps up", minimum=1)
     harden_noise: float = option(8.0, "σ of hardening's row noise", minimum=0.0)
@@ -157,7 +153,6 @@ class TrainState:
     verified_by: str | None = None  # how: "proof" (every length) or "sampled check"
     seconds_to_verified: float | None = None  # training wall-clock time then
     resamples: list[dict[str, int]] = field(default_factory=list)  # dormant bits rewired
-    restarts: list[int] = field(default_factory=list)  # steps at which the model was re-drawn
 
 
 @dataclass
@@ -332,24 +327,6 @@ def resample(
     return [dataclasses.asdict(r) for r in done]
 
 
-def restart(
-    model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, state: TrainState
-) -> None:
-    """Re-draw ``model`` from a fresh init (seeded by the run's seed and the step), clear
-    Adam's moments and start hardening over: the way out of a model whose automaton is wrong
-    on held-out episodes while no growth rule applies (a state that never moves on a random
-    machine, a greedy split that went astray). Like a restart of a local search."""
-    fork = torch.random.fork_rng()
-    with fork:
-        torch.manual_seed(batch_seed(config.seed, RESTART_STREAM, state.step))
-        fresh = make_model(config).to(next(model.parameters()).device)
-    model.load_state_dict(fresh.state_dict())
-    model.row_noise = 0.0
-    optimizer.state.clear()
-    state.harden_from = None
-    state.restarts.append(state.step)
-
-
 def train(
     config: TrainConfig,
     out_dir: str | Path | None = None,
@@ -407,8 +384,7 @@ def train(
             **curriculum_kwargs(config, step),
         )
         act, target, mask = to_tensors(batch, device)
-        started_at = state.restarts[-1] if state.restarts else 0
-        if model.hardens and state.harden_from is None and step - started_at >= config.harden_start:
+        if model.hardens and state.harden_from is None and step >= config.harden_start:
             state.harden_from = step
         hardening = state.harden_from is not None
         if hardening:
@@ -434,8 +410,8 @@ def train(
             if accuracy == 1.0 and state.steps_to_perfect is None:
                 state.steps_to_perfect = state.step
                 state.seconds_to_perfect = time.perf_counter() - started
-            if accuracy == 1.0 and model.hardens and state.harden_from is None:
-                state.harden_from = state.step
+                if model.hardens and state.harden_from is None:
+                    state.harden_from = state.step
             bar.set_postfix(loss=f"{loss.item():.4f}", heldout=f"{accuracy:.4f}")
         if (
             hardening
@@ -448,10 +424,7 @@ def train(
                 state.verified_at, state.verified_by = state.step, verified_by
                 state.seconds_to_verified = time.perf_counter() - started
             else:
-                grown = resample(model, optimizer, config, state.step)
-                state.resamples += grown
-                if not grown and state.eval_accuracy and state.eval_accuracy[-1] < 1.0:
-                    restart(model, optimizer, config, state)
+                state.resamples += resample(model, optimizer, config, state.step)
         state.seconds = time.perf_counter() - started
         if state.verified_at is not None:
             break

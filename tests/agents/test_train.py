@@ -193,24 +193,6 @@ def test_a_default_run_hardens_from_its_first_100_percent_and_stops_once_it_veri
     assert all(map(math.isfinite, result.loss))
 
 
-def test_a_model_that_no_growth_mends_is_redrawn_and_hardened_over(monkeypatch, tmp_path):
-    monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: None)
-    monkeypatch.setattr(agents.train, "resample_dormant_bits", lambda *args, **kwargs: [])
-    monkeypatch.setattr(agents.train, "evaluate_heldout", lambda *args: 0.5)
-    config = dataclasses.replace(
-        SMALL, steps=90, harden_start=30, check_interval=20, checkpoint_interval=10
-    )
-    result = train(config, tmp_path / "whole", progress=False)
-    assert result.restarts == [50]  # hardened from 30, checked at 50: nothing grew
-    assert result.harden_from == 80  # harden_start steps after the restart
-    again = train(config, progress=False)
-    assert again.loss == result.loss and again.restarts == [50]
-    cut = dataclasses.replace(config, steps=60)
-    train(cut, tmp_path / "resumed", progress=False)
-    resumed = train(config, tmp_path / "resumed", resume=True, progress=False)
-    assert resumed.loss == result.loss and resumed.restarts == [50]
-
-
 def test_harden_start_is_the_latest_start_and_steps_cap_an_unverified_run(monkeypatch):
     monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: False)
     monkeypatch.setattr(agents.train, "resample_dormant_bits", lambda *args, **kwargs: [])
