@@ -303,7 +303,7 @@ def retarget(miss: Miss) -> Growth | None:
     ``k`` and sets either a bit in use (a *merge*, no new bit, as RPNI merges states) or a new
     bit (a *split*, kept by each token as ``k`` is, except ``c``, and naming nothing).
 
-    Only state bits take part (bits that name no output; answer bits are outputs). The
+    Only state bits take part (bits some token keeps; an answer bit holds for one step). The
     transition is the last lossy one before the miss (a state bit dropped, none set: the
     successor of a counter), else any that keeps its bit on the batch (a state that does not
     move where the answers say it should).
@@ -311,7 +311,8 @@ def retarget(miss: Miss) -> Growth | None:
     the resulting states could get right (:func:`_consistency`); the best wins, a merge among
     equals, and it must beat the automaton as it is unless it mends a lossy transition."""
     view, b, t = miss.view, miss.b, miss.t
-    state = torch.as_tensor(~view.automaton.C.any(0), device=view.on.device)  # names nothing
+    kept = view.automaton.A.diagonal(axis1=1, axis2=2).any(0)  # answer bits: kept by none
+    state = torch.as_tensor(kept, device=view.on.device)
     before, on = view.before[b, :t] & state, view.on[b, :t] & state
     valid = view.mask[b, :t]
     lossy = (before & ~on).any(-1) & ~(on & ~before).any(-1) & valid
@@ -320,9 +321,9 @@ def retarget(miss: Miss) -> Growth | None:
         p = int(drops[-1])
         transitions = {(int(view.act[b, p]), int(torch.nonzero(before[p] & ~on[p])[0])): (b, p)}
     else:  # every (token, bit) that a token keeps anywhere on the batch
-        kept = view.before & view.on & state & view.mask.unsqueeze(-1)
+        held = view.before & view.on & state & view.mask.unsqueeze(-1)
         transitions = {}
-        for eb, et, k in torch.nonzero(kept).tolist():
+        for eb, et, k in torch.nonzero(held).tolist():
             transitions.setdefault((int(view.act[eb, et]), k), (eb, et))
     if not transitions:
         return None
