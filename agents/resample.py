@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from agents.automaton import TooManyStates
+from agents.automaton import packed_rows
 from agents.extract import Automaton
 from agents.model import BooleanRNN
 from agents.reencode import one_hot_reencode
@@ -332,8 +332,10 @@ def retarget(miss: Miss) -> Growth | None:
     in_use = torch.nonzero((view.on[view.mask].any(0) | start) & state).flatten().tolist()
     best, best_score = None, -1 if len(drops) else scorer.score(view.automaton)
     for (token, source), where in sorted(transitions.items()):
-        # None: a new bit; a merge into a bit the transition sets already changes nothing
-        for into in [j for j in in_use if j != source and not view.on[where][j]] + [None]:
+        # None: a new bit. A lost bit may merge (not into a bit the transition sets already,
+        # which changes nothing); a kept one is only split (fewer candidates to run)
+        merges = [j for j in in_use if j != source and not view.on[where][j]]
+        for into in [*(merges if len(drops) else []), None]:
             score = scorer.score(_retargeted(view.automaton, token, source, into, view.dormant))
             if score > best_score:
                 best, best_score = (token, source, into), score
@@ -412,25 +414,26 @@ def _consistency(
     token read there), the count of its most frequent target (an answer bit "the token read
     while the state holds" names one output per pair), leaving out the positions where a bit
     of ``automaton`` names a wrong output that it did not name before (``misfired``, bool
-    ``(B, T)``): the readout stays. -1 when the episodes reach more than
-    :data:`MAX_SCORED_STATES` states."""
-    try:
-        trace = automaton.run(act, max_states=MAX_SCORED_STATES)
-    except TooManyStates:
-        return -1
-    after = trace.state_ids
-    fires = automaton.fires(trace.states)[after]  # (B, T, V_obs)
+    ``(B, T)``): the readout stays. The whole batch steps at once by boolean matrix products,
+    so an automaton with many states costs no more than one with few."""
+    A = torch.as_tensor(automaton.A, dtype=torch.float32)
+    x = torch.as_tensor(automaton.x0, dtype=torch.float32).expand(len(act), -1)
+    tokens = torch.as_tensor(act)
+    states = [x]
+    for t in range(act.shape[1]):
+        x = (torch.bmm(A[tokens[:, t]], x.unsqueeze(-1)).squeeze(-1) > 0).float()
+        states.append(x)
+    stacked = torch.stack(states, 1)  # (B, T + 1, D): the start, then after each position
+    fires = (stacked[:, 1:] @ torch.as_tensor(automaton.C, dtype=torch.float32).T > 0).numpy()
+    visited = stacked.bool().numpy()
+    ids = np.unique(packed_rows(visited.reshape(-1, visited.shape[-1])), return_inverse=True)[1]
+    ids = ids.reshape(visited.shape[:2])
     fires[np.arange(len(act))[:, None], np.arange(act.shape[1]), target] = False
     scored = mask & ~(fires.any(-1) & ~misfired)
-    before = np.concatenate([np.zeros_like(after[:, :1]), after[:, :-1]], axis=1)
-    pairs = before[scored] * len(automaton.A) + act[scored]
+    pairs = ids[:, :-1][scored] * len(automaton.A) + act[scored]
     outputs = len(automaton.C)
     counts = np.bincount(pairs * outputs + target[scored], minlength=(pairs.max() + 1) * outputs)
     return int(counts.reshape(-1, outputs).max(1).sum())
-
-
-MAX_SCORED_STATES = 4096
-"""States past which :func:`_consistency` gives up on a candidate."""
 
 
 RULES: tuple[Rule, ...] = (answer_bit, delay_line, latch, retarget)
