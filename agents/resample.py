@@ -305,8 +305,8 @@ def retarget(miss: Miss) -> Growth | None:
 
     Only state bits take part (bits some token keeps; an answer bit holds for one step). The
     transition is the last lossy one before the miss (a state bit dropped, none set: the
-    successor of a counter), else any that keeps its bit on the batch (a state that does not
-    move where the answers say it should).
+    successor of a counter), merged or split; else any that keeps its bit on the batch (a
+    state that does not move where the answers say it should), split.
     Each candidate is run on the batch, and scored by how many positions the best readout of
     the resulting states could get right (:func:`_consistency`); the best wins, a merge among
     equals, and it must beat the automaton as it is unless it mends a lossy transition."""
