@@ -436,7 +436,9 @@ def learn_boolean(job: Job, runs: Path) -> dict[str, Any]:
         "steps": steps,
         "episodes": steps * record["train_config"]["batch_size"],
         "seconds": record["seconds"],
-        "seconds_to_verified": record["seconds_to_verified"],
+        # a run that did not stop on its check but whose final automaton verified: its end
+        "seconds_to_verified": record["seconds_to_verified"]
+        or (record["seconds"] if record["automaton"]["verified"] else None),
         "accuracy": {str(f): record["accuracy"][str(f)] for f in FACTORS},
         "verified": record["automaton"]["verified"],
         "proof": "proved" if record["verified_by"] == "proof" else "not proved",
