@@ -341,11 +341,13 @@ def table_row(run: dict[str, Any]) -> str:
     acc = run["accuracy"]
     seconds = run["seconds_to_perfect"]
     automaton = run.get("automaton")
+    hand_built = automaton and automaton["hand_built_bits"]
     verified = (
         "–"
         if automaton is None
         else f"{'yes' if automaton['verified'] else 'no'} ({automaton['bits_used']} bits, "
-        f"{automaton['states']} states; hand-built ≈{automaton['hand_built_bits']})"
+        f"{automaton['states']} states"
+        + (f"; hand-built ≈{hand_built})" if hand_built is not None else ")")
     )
     return (
         f"| {run['preset']} | {run_label(run)} | {run['state_dim']} | "

@@ -105,3 +105,18 @@ def test_the_speed_table_shows_the_compiled_scan_where_measured(tmp_path):
     assert "| 64 | 100 | 300 | 200 | 0.50, 1.50 |" in table(
         {"state_dim": 64, "boolean": 100.0, "compiled": 300.0, "lstm": 200.0}
     )
+
+
+def test_a_row_names_the_hand_built_size_only_where_the_task_has_one():
+    from results import table_row
+
+    record = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs/runs/AutomatonEasy-boolean.json").read_text()
+    )
+    automaton = record["automaton"]
+    assert automaton["hand_built_bits"] is None
+    row = table_row(record)
+    assert f"({automaton['bits_used']} bits, {automaton['states']} states)" in row
+    assert "hand-built" not in row
+    with_size = {**record, "automaton": {**automaton, "hand_built_bits": 18}}
+    assert f"{automaton['states']} states; hand-built ≈18)" in table_row(with_size)
