@@ -120,7 +120,13 @@ def one_hot_reencode(
         model.x0.fill_(-margin)
         model.x0[start] = margin
     for param in (model.A, model.C, model.x0):
-        for moment in optimizer.state.get(param, {}).values():
-            if torch.is_tensor(moment) and moment.shape == param.shape:
-                moment.zero_()
+        zero_moments(optimizer, param)
     return bits
+
+
+def zero_moments(optimizer: torch.optim.Optimizer, param: Tensor, index: object = ...) -> None:
+    """Zero Adam's moments of ``param`` at ``index`` (default: all of them), so entries a
+    rewiring wrote start afresh."""
+    for moment in optimizer.state.get(param, {}).values():
+        if torch.is_tensor(moment) and moment.shape == param.shape:
+            moment[index] = 0

@@ -42,7 +42,7 @@ from torch import Tensor
 from agents.automaton import packed_rows
 from agents.extract import Automaton
 from agents.model import BooleanRNN
-from agents.reencode import one_hot_reencode
+from agents.reencode import one_hot_reencode, zero_moments
 
 RESAMPLE_MARGIN = 40.0
 """Magnitude (before the parameter bound; about 26 after it) of every entry a resampling writes:
@@ -80,9 +80,9 @@ class Resample:
 class _BatchView:
     """The thresholded automaton's run on a batch (``act``, ``mask`` ``(B, T)``): which bits
     are true after (``on``) and before (``before``) each position ``(B, T, D)``, which outputs
-    fire and which is the target ``(B, T, V)``, and the dormant bits (no bit in use sets them,
-    directly or through other bits: a bit of a card that this batch happens to lack is in
-    use)."""
+    fire and which is the target ``(B, T, V)``, the bits in use (true on the batch or in
+    ``x0``, bool ``(D,)``) and the dormant bits (no bit in use sets them, directly or through
+    other bits: a bit of a card that this batch happens to lack is in use)."""
 
     act: Tensor
     mask: Tensor
@@ -93,6 +93,7 @@ class _BatchView:
     dormant: list[int]
     automaton: Automaton
     target: Tensor
+    in_use: Tensor
 
 
 def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _BatchView:
@@ -112,7 +113,7 @@ def _look(model: BooleanRNN, act: Tensor, target: Tensor, mask: Tensor) -> _Batc
     in_use = on[mask].any(0) | start
     dormant = torch.nonzero(~_reached(feeds, in_use)).flatten().tolist()
     is_target = F.one_hot(target, len(automaton.C)).bool()
-    return _BatchView(act, mask, on, before, fired, is_target, dormant, automaton, target)
+    return _BatchView(act, mask, on, before, fired, is_target, dormant, automaton, target, in_use)
 
 
 def _reached(feeds: Tensor, sources: Tensor) -> Tensor:
@@ -178,9 +179,7 @@ class _Rewirer:
                 (model.A, (Ellipsis, bit)),
                 (model.C, (Ellipsis, bit)),
             ):
-                for moment in self.optimizer.state.get(param, {}).values():
-                    if torch.is_tensor(moment) and moment.shape == param.shape:
-                        moment[index] = 0
+                zero_moments(self.optimizer, param, index)
         self.done.append(Resample(self.step, output, token, source, bit))
 
 
@@ -328,8 +327,7 @@ def retarget(miss: Miss) -> Growth | None:
     if not transitions:
         return None
     scorer = _Scorer(view)
-    start = torch.as_tensor(view.automaton.x0, device=view.on.device)
-    in_use = torch.nonzero((view.on[view.mask].any(0) | start) & state).flatten().tolist()
+    in_use = torch.nonzero(view.in_use & state).flatten().tolist()
     best, best_score = None, -1 if len(drops) else scorer.score(view.automaton)
     for (token, source), where in sorted(transitions.items()):
         # None: a new bit. A lost bit may merge (not into a bit the transition sets already,
