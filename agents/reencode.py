@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from agents.automaton import Automaton, TooManyStates, packed_rows
+from agents.merge import MooreTable, merge_states
 from agents.model import BooleanRNN
 from memgym.machine import refine
 
@@ -111,17 +112,55 @@ def one_hot_reencode(
     transitions, _, start, answers = found
     if len(transitions) + answers > model.state_dim:
         return []
-    bits = list(range(len(transitions)))
+    return write_machine(model, optimizer, MooreTable(transitions, None, start), margin)
+
+
+def merged_reencode(
+    model: BooleanRNN,
+    optimizer: torch.optim.Optimizer,
+    act: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    margin: float,
+) -> list[int]:
+    """Rewrite ``model`` as the Moore machine RPNI merges from the batch's prefix tree
+    (:func:`agents.merge.merge_states`; ``act``, ``target``, ``mask`` ``(B, T)``), one bit per
+    state naming its output, entries at ``±margin``, Adam's moments cleared; the bits that now
+    hold the states (none, and the model untouched, when the merge needs more states than the
+    model has bits or gives up)."""
+    machine = merge_states(
+        *(x.cpu().numpy() for x in (act, target, mask)), len(model.A), model.state_dim
+    )
+    if machine is None:
+        return []
+    return write_machine(model, optimizer, machine, margin)
+
+
+def write_machine(
+    model: BooleanRNN, optimizer: torch.optim.Optimizer, machine: MooreTable, margin: float
+) -> list[int]:
+    """Write ``machine`` into ``model``, state ``k`` as bit ``k`` (one link per transition,
+    the start state in ``x0``, state ``k`` naming ``machine.outputs[k]`` where that is known;
+    ``outputs`` None names nothing), every other entry at ``-margin``, Adam's moments of every
+    parameter cleared; the bits that now hold the states. Raises ``ValueError`` when the
+    machine has more states than the model has bits."""
+    states = len(machine.transitions)
+    if states > model.state_dim:
+        raise ValueError(f"a machine of {states} states does not fit {model.state_dim} bits")
+    bits = torch.arange(states)
     with torch.no_grad():
         model.A.fill_(-margin)
         tokens = torch.arange(len(model.A)).unsqueeze(1)
-        model.A[tokens, torch.as_tensor(transitions.T), torch.as_tensor(bits)] = margin
+        model.A[tokens, torch.as_tensor(machine.transitions.T), bits] = margin
         model.C.fill_(-margin)
+        if machine.outputs is not None:
+            shown = torch.as_tensor(machine.outputs)
+            model.C[shown[shown >= 0], bits[shown >= 0]] = margin
         model.x0.fill_(-margin)
-        model.x0[start] = margin
+        model.x0[machine.start] = margin
     for param in (model.A, model.C, model.x0):
         zero_moments(optimizer, param)
-    return bits
+    return bits.tolist()
 
 
 def zero_moments(optimizer: torch.optim.Optimizer, param: Tensor, index: object = ...) -> None:

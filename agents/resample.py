@@ -22,6 +22,10 @@ bits directly from the mistakes of the thresholded automaton (:mod:`agents.extra
 - If outputs are still missed, the states may tell the answers while no OR of bits can name
   one (an answer that is the absence of a bit): the model is re-encoded as the minimal machine
   of its own automaton, one bit per state (:mod:`agents.reencode`), and the rounds run again.
+- If outputs are still missed, the model's states do not hold what the answers need and no
+  growth of one bit finds it (a random Moore machine, Tomita 6): the model is rewritten as the
+  Moore machine that RPNI's state merging learns from the batch (:mod:`agents.merge`), when it
+  fits the model's bits.
 
 New entries have magnitude :data:`RESAMPLE_MARGIN`, so hardening's row noise does not flip
 them; useless bits are turned off again by training. What each rule did on which task is in
@@ -42,7 +46,7 @@ from torch import Tensor
 from agents.automaton import packed_rows
 from agents.extract import Automaton
 from agents.model import BooleanRNN
-from agents.reencode import one_hot_reencode, zero_moments
+from agents.reencode import merged_reencode, one_hot_reencode, zero_moments
 
 RESAMPLE_MARGIN = 40.0
 """Magnitude (before the parameter bound; about 26 after it) of every entry a resampling writes:
@@ -62,6 +66,9 @@ so a round ends after it."""
 REENCODED = -1
 """The ``output`` of a :class:`Resample` that holds a class of the re-encoded automaton
 (:func:`agents.reencode.one_hot_reencode`)."""
+MERGED = -2
+"""The ``output`` of a :class:`Resample` that holds a state of the machine merged from the
+batch (:func:`agents.reencode.merged_reencode`)."""
 
 
 @dataclass(frozen=True)
@@ -201,12 +208,20 @@ def resample_dormant_bits(
     links: set[tuple[object, ...]] = set()
     while _grow(rewirer, view := _look(model, act, target, mask), links):
         pass
-    if (view.is_target & ~view.fired)[view.mask].any():
+    if _missed(view):
         bits = one_hot_reencode(model, optimizer, act, target, mask, RESAMPLE_MARGIN)
         rewirer.done += [Resample(step, REENCODED, ANY, ANY, bit) for bit in bits]
-        while bits and _grow(rewirer, _look(model, act, target, mask), links):
+        while bits and _grow(rewirer, view := _look(model, act, target, mask), links):
             pass
+    if _missed(view):
+        bits = merged_reencode(model, optimizer, act, target, mask, RESAMPLE_MARGIN)
+        rewirer.done += [Resample(step, MERGED, ANY, ANY, bit) for bit in bits]
     return rewirer.done
+
+
+def _missed(view: _BatchView) -> bool:
+    """Whether the automaton misses an output on the batch."""
+    return bool((view.is_target & ~view.fired)[view.mask].any())
 
 
 def _answer_bits(rewirer: _Rewirer, view: _BatchView) -> None:
