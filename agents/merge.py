@@ -30,27 +30,14 @@ MAX_WORK = 2_000_000
 
 
 @dataclass(frozen=True)
-class MooreTable:
-    """A Moore machine over act token ids: ``transitions`` int64 ``(K, V_act)``, the obs
-    token id each state shows ``outputs`` int64 ``(K,)`` (:data:`UNKNOWN` where the batch
-    shows none; None for a machine whose states name no output), and the ``start`` state.
-    In a merged machine a transition the batch never takes is a self-loop."""
+class MergedMachine:
+    """The Moore machine :func:`merge_states` learns, over act token ids, its start state 0:
+    ``transitions`` int64 ``(K, V_act)`` (a transition the batch never takes is a self-loop)
+    and the obs token id each state shows, ``outputs`` int64 ``(K,)`` (:data:`UNKNOWN` where
+    the batch shows none)."""
 
     transitions: np.ndarray
-    outputs: np.ndarray | None
-    start: int = 0
-
-    def run(self, act: np.ndarray) -> np.ndarray:
-        """The outputs shown after each prefix of ``act`` int ``(B, T)``: int64 ``(B, T)``.
-        Raises ``ValueError`` for a machine without outputs."""
-        if self.outputs is None:
-            raise ValueError("this MooreTable names no outputs")
-        state = np.full(len(act), self.start)
-        shown = np.empty(act.shape, dtype=np.int64)
-        for t in range(act.shape[1]):
-            state = self.transitions[state, act[:, t]]
-            shown[:, t] = self.outputs[state]
-        return shown
+    outputs: np.ndarray
 
 
 def prefix_tree(
@@ -92,7 +79,7 @@ def merge_states(
     num_tokens: int,
     max_states: int,
     max_work: int = MAX_WORK,
-) -> MooreTable | None:
+) -> MergedMachine | None:
     """RPNI's red-blue state merging on the batch's prefix tree (see the module doc):
     ``act``, ``target``, ``mask`` ``(B, T)`` as :func:`prefix_tree` reads them, act ids below
     ``num_tokens``. Returns the merged Moore machine, consistent with every target of the
@@ -133,7 +120,7 @@ def merge_states(
         dtype=np.int64,
     ).reshape(len(red), num_tokens)
     outputs = np.array([merger.labels[q] for q in red], dtype=np.int64)
-    return MooreTable(transitions, outputs)
+    return MergedMachine(transitions, outputs)
 
 
 class _Merger:

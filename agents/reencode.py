@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from agents.automaton import Automaton, TooManyStates, packed_rows
-from agents.merge import MooreTable, merge_states
+from agents.merge import merge_states
 from agents.model import BooleanRNN
 from memgym.machine import refine
 
@@ -112,7 +112,7 @@ def one_hot_reencode(
     transitions, _, start, answers = found
     if len(transitions) + answers > model.state_dim:
         return []
-    return write_machine(model, optimizer, MooreTable(transitions, None, start), margin)
+    return write_machine(model, optimizer, transitions, start, None, margin)
 
 
 def merged_reencode(
@@ -133,31 +133,36 @@ def merged_reencode(
     )
     if machine is None:
         return []
-    return write_machine(model, optimizer, machine, margin)
+    return write_machine(model, optimizer, machine.transitions, 0, machine.outputs, margin)
 
 
 def write_machine(
-    model: BooleanRNN, optimizer: torch.optim.Optimizer, machine: MooreTable, margin: float
+    model: BooleanRNN,
+    optimizer: torch.optim.Optimizer,
+    transitions: np.ndarray,
+    start: int,
+    outputs: np.ndarray | None,
+    margin: float,
 ) -> list[int]:
-    """Write ``machine`` into ``model``, state ``k`` as bit ``k`` (one link per transition,
-    the start state in ``x0``, state ``k`` naming ``machine.outputs[k]`` where that is known;
-    ``outputs`` None names nothing), every other entry at ``-margin``, Adam's moments of every
-    parameter cleared; the bits that now hold the states. Raises ``ValueError`` when the
-    machine has more states than the model has bits."""
-    states = len(machine.transitions)
+    """Write the machine ``transitions`` int ``(K, V_act)`` into ``model``, state ``k`` as bit
+    ``k``: one link per transition, ``start`` in ``x0``, state ``k`` naming the obs token
+    ``outputs[k]`` where that is ≥ 0 (``outputs`` None: no state names one); every other
+    entry at ``-margin``, Adam's moments of every parameter cleared. Returns the bits that now
+    hold the states; raises ``ValueError`` when there are more states than bits."""
+    states = len(transitions)
     if states > model.state_dim:
         raise ValueError(f"a machine of {states} states does not fit {model.state_dim} bits")
     bits = torch.arange(states)
     with torch.no_grad():
         model.A.fill_(-margin)
         tokens = torch.arange(len(model.A)).unsqueeze(1)
-        model.A[tokens, torch.as_tensor(machine.transitions.T), bits] = margin
+        model.A[tokens, torch.as_tensor(transitions.T), bits] = margin
         model.C.fill_(-margin)
-        if machine.outputs is not None:
-            shown = torch.as_tensor(machine.outputs)
+        if outputs is not None:
+            shown = torch.as_tensor(outputs)
             model.C[shown[shown >= 0], bits[shown >= 0]] = margin
         model.x0.fill_(-margin)
-        model.x0[machine.start] = margin
+        model.x0[start] = margin
     for param in (model.A, model.C, model.x0):
         zero_moments(optimizer, param)
     return bits.tolist()

@@ -122,3 +122,15 @@ def repeat_model(num_cards: int, lag: int) -> BooleanRNN:
         model.C.copy_(C)
         model.x0.copy_(x0)
     return model.eval()
+
+
+def still_model(num_act_tokens: int, num_obs_tokens: int, bits: int) -> BooleanRNN:
+    """Only a start bit, kept by every token and naming nothing: a state that never moves."""
+    model = BooleanRNN(num_act_tokens, num_obs_tokens, bits).eval()
+    with torch.no_grad():
+        model.A.fill_(FALSE)
+        model.A[:, 0, 0] = TRUE
+        model.C.fill_(FALSE)
+        model.x0.fill_(FALSE)
+        model.x0[0] = TRUE
+    return model

@@ -65,6 +65,16 @@ def test_train_hardens_and_stops_once_the_automaton_verifies(tmp_path, capsys):
     assert "differs in ['harden_noise']" in capsys.readouterr().err
 
 
+def test_train_on_a_random_machine_merges_states_and_proves(tmp_path, capsys):
+    args = ["train", "memgym/Tomita-v0", "--env-kwarg", "grammar=6", "--env-kwarg"]
+    args += ["n_range=[2,10]", "--batch-size", "8", "--steps", "100", "--harden-start", "5"]
+    main([*args, "--check-interval", "20", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "no held-out eval (the first is at step 50)" in printed  # it stopped before one
+    assert "as the 5-state Moore machine RPNI's state merging learns" in printed
+    assert "automaton proved equal to the reference machine for every act stream" in printed
+
+
 def test_train_harden_start(tmp_path, capsys):
     args = ["train", "memgym/RememberEasy-v0", "--batch-size", "8", "--steps", "20"]
     main([*args, "--harden-start", "5", "--check-interval", "100", "--out", str(tmp_path)])

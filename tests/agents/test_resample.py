@@ -25,6 +25,7 @@ from tests.agents.handbuilt import (
     count_model,
     forgetful_model,
     remember_model,
+    still_model,
 )
 
 CARDS = 2
@@ -357,18 +358,6 @@ def test_the_rules_share_one_signature_and_evidence_picks_the_growth():
     assert line.link == (0, REPEAT_KWARGS["lag"], ASK_REPEAT) and line.support > 0
     if growths["retarget"] is not None:
         assert growths["retarget"].support == 0  # no exact evidence: never beats the line
-
-
-def still_model(num_act_tokens: int, num_obs_tokens: int, bits: int) -> BooleanRNN:
-    """Only a start bit, kept by every token and naming nothing: a state that never moves."""
-    model = BooleanRNN(num_act_tokens, num_obs_tokens, bits).eval()
-    with torch.no_grad():
-        model.A.fill_(FALSE)
-        model.A[:, 0, 0] = TRUE
-        model.C.fill_(FALSE)
-        model.x0.fill_(FALSE)
-        model.x0[0] = TRUE
-    return model
 
 
 def resample_until_still(model, env, kwargs, calls=6):
