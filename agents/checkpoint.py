@@ -102,7 +102,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
             if (inner / CONFIG_FILE).is_file()
             else f" (a checkpoint is the {CHECKPOINT_DIR}/ folder of a run, holding {CONFIG_FILE})"
         )
-        what = "is not a checkpoint folder" if path.is_dir() else "does not exist"
+        what = (
+            "is not a checkpoint folder"
+            if path.is_dir()
+            else "is a file, not a checkpoint folder"
+            if path.exists()
+            else "does not exist"
+        )
         raise CheckpointError(f"{path} {what}{hint}")
     try:
         meta = json.loads(file.read_text())

@@ -214,6 +214,11 @@ class BooleanRNN(nn.Module):
 
     def _check_act(self, act: Tensor, dims: int) -> None:
         shape = "(B, T)" if dims == 2 else "(B,)"
+        if not isinstance(act, Tensor):
+            raise TypeError(
+                f"act must be an int64 or int32 torch tensor of token ids, got a "
+                f"{type(act).__module__}.{type(act).__name__} (torch.as_tensor converts it)"
+            )
         if act.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"act must be an int64 or int32 tensor of token ids, got {act.dtype}")
         if act.dim() != dims:

@@ -55,9 +55,11 @@ class ReferenceMachine:
 
         Entry ``[b, t]`` is the output of the state reached after ``act[b, :t+1]``: −1 from the
         first invalid token on. Raises ``ValueError`` for a token id outside ``0 … A−1`` or an
-        array that is not 2-D.
+        array that is not 2-D, and ``TypeError`` for one that does not hold integers.
         """
         act = np.asarray(act)
+        if not np.issubdtype(act.dtype, np.integer):
+            raise TypeError(f"act must be an integer array of act token ids, got {act.dtype}")
         if act.ndim != 2:
             raise ValueError(f"act must be a (B, T) array of act token ids, got shape {act.shape}")
         if act.size and not (act.min() >= 0 and act.max() < len(self.act_tokens)):

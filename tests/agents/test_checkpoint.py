@@ -108,6 +108,9 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "weights.bin").write_bytes(b"\x00")
+    with pytest.raises(CheckpointError, match=r"weights\.bin is a file, not a checkpoint folder"):
+        load_checkpoint(tmp_path / "weights.bin")
 
 
 def test_a_run_folder_points_at_its_checkpoint_subfolder(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,6 +128,7 @@ def test_long_act_stream_finite():
     [
         (torch.zeros(2, 3), TypeError, "int64 or int32"),
         (torch.zeros(2, 3, dtype=torch.int16), TypeError, "int64 or int32"),
+        (np.zeros((2, 3), dtype=np.int64), TypeError, "got a numpy.ndarray"),
         (torch.zeros(3, dtype=torch.int64), ValueError, r"shaped \(B, T\)"),
         (torch.full((2, 3), 5), ValueError, r"\[0, 5\)"),
         (torch.full((2, 3), -1), ValueError, r"\[0, 5\)"),

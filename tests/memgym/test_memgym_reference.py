@@ -222,6 +222,8 @@ def test_bad_input():
         machine.run(np.array([[0, 4]]))
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         machine.run(np.array([0, 1]))
+    with pytest.raises(TypeError, match="integer array of act token ids, got float32"):
+        machine.run(np.zeros((1, 2), dtype=np.float32))
 
 
 def test_to_dot_is_graphviz_text_without_the_sink():
