@@ -13,7 +13,9 @@ over ``harden_ramp`` steps, and a keep prior (:meth:`~agents.model.BooleanRNN.pr
 frees the bits the data does not use. Every ``check_interval`` hardening steps the thresholded
 automaton is checked (:func:`check_automaton`: proved against the task's reference machine
 for every length where it has one); the run stops once it verifies, else dormant
-bits are rewired from fresh episodes (:mod:`agents.resample`). ``steps`` caps the run.
+bits are rewired (:mod:`agents.resample`) from fresh episodes and the shortest act stream on
+which the automaton and the reference machine differ (:func:`shortest_counterexample`, the
+episode a random batch is least likely to hold). ``steps`` caps the run.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM, RESAMPLE_BATCH_STREAM = 0, 1, 2, 
 QUICK_CHECK = {"exhaustive_budget": 20_000, "random_episodes": 2_000}
 """Budgets of the sampled check that runs every ``check_interval`` hardening steps; only an
 automaton that passes it gets the full check of :func:`agents.extract.verify`."""
+COUNTEREXAMPLE_STATES = 100_000
+"""Product states the search for a counterexample, added to a resampling's batch, may visit."""
 
 
 def option(
@@ -309,9 +313,14 @@ def proof_reference(env_id: str, env_kwargs_json: str) -> ReferenceMachine | Non
 
 
 def resample(
-    model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, step: int
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    step: int,
+    counterexample: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[dict[str, int]]:
-    """Rewire dormant bits (:mod:`agents.resample`) from ``resample_episodes`` fresh episodes,
+    """Rewire dormant bits (:mod:`agents.resample`) from ``resample_episodes`` fresh episodes
+    and the ``counterexample`` episode (act ids and targets, int ``(L,)`` each), if given,
     with a generator seeded by the run's seed and ``step``; the rewirings as dicts."""
     episodes = batch_rollouts(
         config.env_id,
@@ -319,12 +328,42 @@ def resample(
         batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
         **curriculum_kwargs(config, step - 1),
     )
+    act, target, mask = episodes.act, episodes.target, episodes.mask
+    if counterexample is not None:
+        width = max(act.shape[1], len(counterexample[0]))
+        rows = [*counterexample, np.ones(len(counterexample[0]), dtype=bool)]
+        act, target, mask = (
+            np.concatenate([_pad(batch, width), _pad(row[None], width)])
+            for batch, row in zip((act, target, mask), rows, strict=True)
+        )
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
-    done = resample_dormant_bits(
-        model, optimizer, *to_tensors(episodes, device), generator, step=step
-    )
+    tensors = (torch.as_tensor(a, device=device) for a in (act, target, mask))
+    done = resample_dormant_bits(model, optimizer, *tensors, generator, step=step)
     return [dataclasses.asdict(r) for r in done]
+
+
+def _pad(rows: np.ndarray, width: int) -> np.ndarray:
+    """``rows`` ``(B, T)`` padded with zeros (False) on the right to ``(B, width)``."""
+    return np.pad(rows, ((0, 0), (0, width - rows.shape[1])))
+
+
+def shortest_counterexample(
+    model: nn.Module, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A shortest act stream on which the thresholded automaton of ``model`` and the task's
+    every-length reference machine differ (:func:`agents.extract.prove`, at most
+    :data:`COUNTEREXAMPLE_STATES` product states), with the reference's outputs after each
+    token: int64 ``(L,)`` each. None where the task has no reference machine, the search
+    outgrows its budget, or they do not differ."""
+    machine = proof_reference(config.env_id, json.dumps(config.env_kwargs, sort_keys=True))
+    if machine is None:
+        return None
+    proof = prove(Automaton.from_model(model), machine, COUNTEREXAMPLE_STATES)
+    if proof.stream is None:
+        return None
+    act = np.array([proof.stream], dtype=np.int64)
+    return act[0], machine.run(act)[0]
 
 
 def train(
@@ -424,7 +463,8 @@ def train(
                 state.verified_at, state.verified_by = state.step, verified_by
                 state.seconds_to_verified = time.perf_counter() - started
             else:
-                state.resamples += resample(model, optimizer, config, state.step)
+                found = shortest_counterexample(model, config)
+                state.resamples += resample(model, optimizer, config, state.step, found)
         state.seconds = time.perf_counter() - started
         if state.verified_at is not None:
             break

@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,10 +22,12 @@ from agents.train import (
     first_error_sign_loss,
     make_model,
     masked_ce_loss,
+    shortest_counterexample,
     state_dim_for,
     train,
 )
 from memgym import batch_rollouts
+from tests.agents.handbuilt import FALSE, count_model
 
 torch.set_num_threads(1)  # these models are tiny: one thread is fastest
 misses = BooleanRNN.misses
@@ -243,6 +246,7 @@ def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monke
 
     monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
     monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: False)
+    monkeypatch.setattr(agents.train, "shortest_counterexample", lambda model, config: None)
     config = dataclasses.replace(
         SMALL, steps=50, harden_start=30, check_interval=7, resample_episodes=9
     )
@@ -266,3 +270,37 @@ def test_baselines_train_in_the_same_loop_without_hardening(kind, monkeypatch):
     result = train(config, progress=False)
     assert result.eval_steps == [5, 10] and len(result.loss) == 10
     assert result.harden_from is None and result.verified_at is None
+
+
+def test_the_shortest_counterexample_is_an_episode_of_the_reference_or_none():
+    config = TrainConfig(env_id="memgym/CountEasy-v0")
+    model = count_model(8)
+    assert shortest_counterexample(model, config) is None
+    with torch.no_grad():
+        model.A[1, 2, 1] = FALSE  # the first 1 read from "count 0" is lost
+    act, target = shortest_counterexample(model, config)
+    predictions = Automaton.from_model(model).run(act[None]).predictions[0]
+    assert predictions[-1] != target[-1] and (predictions[:-1] == target[:-1]).all()
+    assert len(act) == 5 and 1 in act[:4] and act[4] == 2  # n_min = 4 bits, then [ask]
+
+
+def test_a_failed_check_adds_the_counterexample_to_the_resampling_batch(monkeypatch):
+    seen = []
+    stream = np.array([0, 1] * 40)  # longer than any episode of the batch
+
+    def recorder(model, optimizer, act, target, mask, generator, step):
+        seen.append((act, target, mask))
+        return []
+
+    monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
+    monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: None)
+    monkeypatch.setattr(
+        agents.train, "shortest_counterexample", lambda model, config: (stream, stream + 2)
+    )
+    config = dataclasses.replace(SMALL, steps=40, harden_start=30, check_interval=7)
+    train(dataclasses.replace(config, resample_episodes=9), progress=False)
+
+    act, target, mask = seen[0]
+    assert act.shape == (10, 80) and mask[:9, 20:].sum() == 0
+    assert (act[-1] == torch.as_tensor(stream)).all() and (target[-1] == act[-1] + 2).all()
+    assert mask[-1].all()
