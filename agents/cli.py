@@ -30,7 +30,7 @@ from agents.evaluate import evaluate
 from agents.extract import Automaton, TooManyStates, draw, moore_machine, prove, verify
 from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.ops.scan import check_method
-from agents.resample import MERGED
+from agents.resample import MERGED, REENCODED
 from agents.train import TrainConfig, train
 from memgym import batch_rollouts, memgym_task
 
@@ -208,14 +208,21 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"{reached}; trained {len(result.loss)} steps in {result.seconds:.1f} s")
     if result.harden_from is not None:
         print(f"hardened from step {result.harden_from} to {result.step}")
-    if result.resamples:
-        print(f"rewired {len(result.resamples)} dormant state bits (agents.resample)")
-        merged = [r["step"] for r in result.resamples if r["output"] == MERGED]
-        if merged:
-            print(
-                f"rewritten at step {merged[-1]} as the {merged.count(merged[-1])}-state Moore "
-                "machine RPNI's state merging learns from a batch (agents.merge)"
-            )
+    grown = [r for r in result.resamples if r["output"] not in (MERGED, REENCODED)]
+    if grown:
+        print(f"rewired {len(grown)} dormant state bits (agents.resample)")
+    reencoded = [r["step"] for r in result.resamples if r["output"] == REENCODED]
+    if reencoded:
+        print(
+            f"re-encoded at step {reencoded[-1]} as its automaton's minimal machine, "
+            f"{reencoded.count(reencoded[-1])} states (agents.reencode)"
+        )
+    merged = [r["step"] for r in result.resamples if r["output"] == MERGED]
+    if merged:
+        print(
+            f"rewritten at step {merged[-1]} as the {merged.count(merged[-1])}-state Moore "
+            "machine RPNI's state merging learns from a batch (agents.merge)"
+        )
     if result.verified_by == "proof":
         print(
             f"automaton proved equal to the reference machine for every act stream of every "

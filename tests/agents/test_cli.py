@@ -71,7 +71,8 @@ def test_train_on_a_random_machine_merges_states_and_proves(tmp_path, capsys):
     main([*args, "--check-interval", "20", "--out", str(tmp_path)])
     printed = capsys.readouterr().out
     assert "no held-out eval (the first is at step 50)" in printed  # it stopped before one
-    assert "as the 5-state Moore machine RPNI's state merging learns" in printed
+    assert "re-encoded at step 25 as its automaton's minimal machine" in printed  # first
+    assert "rewritten at step 25 as the 5-state Moore machine RPNI's state merging" in printed
     assert "automaton proved equal to the reference machine for every act stream" in printed
 
 
