@@ -118,7 +118,7 @@ def merge_states(
     transitions = np.array(
         [[number[merger.children[q].get(c, q)] for c in range(num_tokens)] for q in red],
         dtype=np.int64,
-    ).reshape(len(red), num_tokens)
+    )
     outputs = np.array([merger.labels[q] for q in red], dtype=np.int64)
     return MergedMachine(transitions, outputs)
 
