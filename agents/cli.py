@@ -219,9 +219,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         )
     merged = [r["step"] for r in result.resamples if r["output"] == MERGED]
     if merged:
+        after = " then" if reencoded and reencoded[-1] == merged[-1] else ""  # in one call
         print(
-            f"rewritten at step {merged[-1]} as the {merged.count(merged[-1])}-state Moore "
-            "machine RPNI's state merging learns from a batch (agents.merge)"
+            f"rewritten at step {merged[-1]}{after} as the {merged.count(merged[-1])}-state "
+            "Moore machine RPNI's state merging learns from a batch (agents.merge)"
         )
     if result.verified_by == "proof":
         print(

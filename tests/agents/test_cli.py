@@ -72,7 +72,7 @@ def test_train_on_a_random_machine_merges_states_and_proves(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "no held-out eval (the first is at step 50)" in printed  # it stopped before one
     assert "re-encoded at step 25 as its automaton's minimal machine" in printed  # first
-    assert "rewritten at step 25 as the 5-state Moore machine RPNI's state merging" in printed
+    assert "rewritten at step 25 then as the 5-state Moore machine RPNI's state" in printed
     assert "automaton proved equal to the reference machine for every act stream" in printed
 
 
