@@ -427,25 +427,26 @@ def _consistency(
     token read there), the count of its most frequent target (an answer bit "the token read
     while the state holds" names one output per pair), leaving out the positions where a bit
     of ``automaton`` names a wrong output that it did not name before (``misfired``, bool
-    ``(B, T)``): the readout stays. The whole batch steps at once by boolean matrix products,
-    so an automaton with many states costs no more than one with few."""
-    A = torch.as_tensor(automaton.A, dtype=torch.float32)
-    x = torch.as_tensor(automaton.x0, dtype=torch.float32).expand(len(act), -1)
-    tokens = torch.as_tensor(act)
+    ``(B, T)``): the readout stays. Each step, each distinct state of the batch steps on every
+    token by one boolean matrix product (:meth:`Automaton.successors`)."""
+    x = np.repeat(automaton.x0[None], len(act), axis=0)
     states = [x]
-    for t in range(act.shape[1]):
-        x = (torch.bmm(A[tokens[:, t]], x.unsqueeze(-1)).squeeze(-1) > 0).float()
+    for t in range(act.shape[1]):  # each distinct state steps once, on every token
+        first, which = np.unique(packed_rows(x), return_index=True, return_inverse=True)[1:]
+        x = automaton.successors(x[first])[which.reshape(-1), act[:, t]]
         states.append(x)
-    stacked = torch.stack(states, 1)  # (B, T + 1, D): the start, then after each position
-    fires = (stacked[:, 1:] @ torch.as_tensor(automaton.C, dtype=torch.float32).T > 0).numpy()
-    visited = stacked.bool().numpy()
-    ids = np.unique(packed_rows(visited.reshape(-1, visited.shape[-1])), return_inverse=True)[1]
+    visited = np.stack(states, 1)  # (B, T + 1, D): the start, then after each position
+    first, ids = np.unique(
+        packed_rows(visited.reshape(-1, visited.shape[-1])), return_index=True, return_inverse=True
+    )[1:]
     ids = ids.reshape(visited.shape[:2])
+    fires = automaton.fires(visited.reshape(-1, visited.shape[-1])[first])[ids[:, 1:]]
     fires[np.arange(len(act))[:, None], np.arange(act.shape[1]), target] = False
     scored = mask & ~(fires.any(-1) & ~misfired)
     pairs = ids[:, :-1][scored] * len(automaton.A) + act[scored]
     outputs = len(automaton.C)
-    counts = np.bincount(pairs * outputs + target[scored], minlength=(pairs.max() + 1) * outputs)
+    cells = len(first) * len(automaton.A) * outputs
+    counts = np.bincount(pairs * outputs + target[scored], minlength=cells)
     return int(counts.reshape(-1, outputs).max(1).sum())
 
 

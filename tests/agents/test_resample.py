@@ -3,6 +3,7 @@ hand-built counter that stops short."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from agents.extract import Automaton, verify
@@ -15,6 +16,7 @@ from agents.resample import (
     RULES,
     Growth,
     Miss,
+    _consistency,
     _look,
     resample_dormant_bits,
 )
@@ -406,3 +408,35 @@ def test_a_counter_that_never_moves_grows_a_chain_not_a_cycle():
     resample_until_still(model, COUNT_ENV, COUNT_KWARGS)
 
     assert answer_of_state(model, COUNT_ENV, COUNT_KWARGS, ASK_COUNT)
+
+
+def reference_consistency(automaton, act, target, mask, misfired):
+    """``_consistency`` one episode and one position at a time, with a dict per (state, token)."""
+    counts = {}
+    for b in range(len(act)):
+        x = automaton.x0
+        for t in range(act.shape[1]):
+            before, x = x, automaton.step(x, act[b, t])
+            fires = automaton.fires(x).copy()
+            fires[target[b, t]] = False
+            if mask[b, t] and not (fires.any() and not misfired[b, t]):
+                cell = counts.setdefault((before.tobytes(), int(act[b, t])), {})
+                cell[target[b, t]] = cell.get(target[b, t], 0) + 1
+    return sum(max(cell.values()) for cell in counts.values())
+
+
+def test_the_consistency_score_matches_a_per_position_reference_on_random_automata():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        bits, tokens, outputs = (int(n) for n in rng.integers([1, 1, 2], [12, 4, 6]))
+        density = rng.random() * 0.5
+        automaton = Automaton(
+            rng.random((tokens, bits, bits)) < density,
+            rng.random((outputs, bits)) < density,
+            rng.random(bits) < 0.5,
+        )
+        shape = tuple(int(n) for n in rng.integers(1, [20, 10]))
+        act, target = rng.integers(0, tokens, shape), rng.integers(0, outputs, shape)
+        mask, misfired = rng.random(shape) < 0.8, rng.random(shape) < 0.3
+        args = (automaton, act, target, mask, misfired)
+        assert _consistency(*args) == reference_consistency(*args)
