@@ -10,6 +10,7 @@ memgym demo                      # train, evaluate and extract on an Easy preset
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import inspect
 import json
@@ -67,7 +68,7 @@ def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
-        raise UsageError(f"env {env_id!r}: {error}") from None
+        raise UsageError(f"env {env_id!r}: {error}{_suggestion(env_id)}") from None
     try:
         env_creator(spec)(**{**spec.kwargs, **env_kwargs}).close()
     except (TypeError, ValueError) as error:
@@ -79,6 +80,15 @@ def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
         batch_rollouts(env_id, 1, seed=0, **env_kwargs)
     except (KeyError, ValueError) as error:  # no info["target"], or observations not tokens
         raise UsageError(f"env {env_id} gives no supervised rollouts: {error}") from None
+
+
+def _suggestion(env_id: str) -> str:
+    """`` Did you mean ...?`` naming the registered ids closest to ``env_id`` (a memgym preset
+    named without its namespace and version first), or nothing."""
+    name = env_id.removeprefix("memgym/").removesuffix("-v0")
+    close = [f"memgym/{name}-v0"] if f"memgym/{name}-v0" in gym.registry else []
+    close += difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
 
 
 def memgym_lengths(command: str, meta: dict[str, Any]) -> None:
@@ -334,7 +344,11 @@ def extract_and_verify(
             report.append(f"DOT not written: {error}")
         else:
             Path(dot).write_text(machine.to_dot())
-            report.append(f"DOT: {dot} ({len(machine)} states, minimal Moore machine)")
+            over = "valid act streams, with a sink" if reference is not None else "act streams"
+            report.append(
+                f"DOT: {dot} ({len(machine)} states: the minimal Moore machine of the answers "
+                f"on every {over})"
+            )
     return "\n".join(report), path, passed
 
 
@@ -379,7 +393,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: ``memgym train: error: ...``."""
+    """An argument parser whose errors are one line: ``memgym train: error: ...``, and that
+    takes no abbreviation of an option (``--step`` is not ``--steps``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         """Exit with code 2 and ``PROG: error: MESSAGE`` on stderr (no usage block)."""

@@ -65,7 +65,7 @@ class Verification:
                 f"{self.random_errors} wrong, answers {100 * self.random_answer_accuracy:.2f}%",
             ),
             ("state bits used", f"{len(self.used_bits)} of {self.state_dim}"),
-            ("distinct states reached", str(self.num_states)),
+            ("bit states reached on these episodes", str(self.num_states)),
             ("hand-built size (docs/architecture.md)", _hand_built_text(self.hand_built_bits)),
         ]
         width = max(len(name) for name, _ in rows)
