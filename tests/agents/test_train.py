@@ -251,14 +251,45 @@ def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monke
         SMALL, steps=50, harden_start=30, check_interval=7, resample_episodes=9
     )
     result = train(config, progress=False)
-    assert [(step, size) for step, size, _ in calls] == [(37, 9), (44, 9)]  # 7, 14 steps in
+    # 7 and 14 steps in, each check REFINE_ROUNDS rounds, since every round rewires a bit
+    rounds = agents.train.REFINE_ROUNDS
+    assert [(step, size) for step, size, _ in calls] == [(37, 9)] * rounds + [(44, 9)] * rounds
     assert result.resamples == [
         {"step": s, "output": 2, "token": 1, "source": 3, "bit": 4} for s, _, _ in calls
     ]
     again = [draw for _, _, draw in calls]
+    assert len(set(again[:rounds])) > 1  # the rounds of a check draw on from one generator
     calls.clear()
     train(config, progress=False)
-    assert [draw for _, _, draw in calls] == again  # each resampling draws from its own seed
+    assert [draw for _, _, draw in calls] == again  # each check draws from its own seed
+
+
+def test_a_check_goes_on_rewiring_with_every_counterexample_until_the_automaton_is_right(
+    monkeypatch,
+):
+    batches, streams = [], [np.array([0, 1, 0]), np.array([1, 1, 1, 1])]
+
+    def recorder(model, optimizer, act, target, mask, generator, step):
+        batches.append(act)
+        return [Resample(step, output=2, token=1, source=3, bit=4)]
+
+    monkeypatch.setattr(agents.train, "resample_dormant_bits", recorder)
+    monkeypatch.setattr(  # right once two rewirings were made
+        agents.train, "check_automaton", lambda model, config: "proof" * (len(batches) == 2)
+    )
+    found = iter(streams)
+    monkeypatch.setattr(
+        agents.train, "shortest_counterexample", lambda model, config: (s := next(found), s + 2)
+    )
+    config = dataclasses.replace(
+        SMALL, steps=50, harden_start=30, check_interval=7, resample_episodes=9
+    )
+    result = train(config, progress=False)
+
+    assert result.verified_at == 37 and result.verified_by == "proof"
+    assert [len(act) for act in batches] == [10, 11]  # the batch, then each counterexample
+    assert (batches[1][-2, :3] == torch.as_tensor(streams[0])).all()
+    assert (batches[1][-1, :4] == torch.as_tensor(streams[1])).all()
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
