@@ -361,13 +361,13 @@ def resample(
     )
     act, target, mask = episodes.act, episodes.target, episodes.mask
     if counterexamples:
-        width = max(act.shape[1], *(len(stream) for stream, _ in counterexamples))
-        rows = [
-            (stream, shown, np.ones(len(stream), dtype=bool)) for stream, shown in counterexamples
-        ]
+        streams = [stream for stream, _ in counterexamples]
+        shown = [outputs for _, outputs in counterexamples]
+        valid = [np.ones(len(stream), dtype=bool) for stream in streams]
+        width = max(act.shape[1], *(len(stream) for stream in streams))
         act, target, mask = (
-            np.concatenate([_pad(batch, width), *(_pad(row[None], width) for row in extra)])
-            for batch, extra in zip((act, target, mask), zip(*rows, strict=True), strict=True)
+            np.concatenate([_pad(batch, width), *(_pad(row[None], width) for row in rows)])
+            for batch, rows in ((act, streams), (target, shown), (mask, valid))
         )
     device = next(model.parameters()).device
     if generator is None:
