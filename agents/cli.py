@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import inspect
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import fields
@@ -51,7 +52,7 @@ def parse_env_kwargs(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"--env-kwarg expects KEY=VALUE (e.g. num_cards=2), got {pair!r}")
+            raise UsageError(f"--env-kwarg expects KEY=JSON (e.g. num_cards=2), got {pair!r}")
         try:
             kwargs[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -68,7 +69,9 @@ def check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
-        raise UsageError(f"env {env_id!r}: {error}{_suggestion(env_id)}") from None
+        suggestion = _suggestion(env_id)
+        message = re.sub(r" Did you mean: .*$", "", str(error)) if suggestion else str(error)
+        raise UsageError(f"env {env_id!r}: {message}{suggestion}") from None
     try:
         env_creator(spec)(**{**spec.kwargs, **env_kwargs}).close()
     except (TypeError, ValueError) as error:
@@ -211,6 +214,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         f"100% held-out answers after {result.steps_to_perfect} steps "
         f"({result.seconds_to_perfect:.1f} s)"
         if result.steps_to_perfect is not None
+        else f"held-out answers {100 * result.eval_accuracy[-1]:.2f}% at the last eval, step "
+        f"{result.eval_steps[-1]} (never 100%; the check at step {result.verified_at} is below)"
+        if result.eval_accuracy and result.verified_at is not None
         else f"held-out answers {100 * result.eval_accuracy[-1]:.2f}% (never 100%)"
         if result.eval_accuracy
         else f"no held-out eval (the first is at step {config.eval_interval})"
@@ -263,7 +269,10 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
             f"{out} already holds a run ({out / CHECKPOINT_DIR}); pass --resume to go on with "
             "it, --force to train over it, or --out for another folder"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot make the run folder ({error.strerror})") from None
 
 
 def describe_env(meta: dict[str, Any]) -> str:
@@ -343,11 +352,15 @@ def extract_and_verify(
         except TooManyStates as error:
             report.append(f"DOT not written: {error}")
         else:
-            Path(dot).write_text(machine.to_dot())
-            over = "valid act streams, with a sink" if reference is not None else "act streams"
+            try:
+                Path(dot).write_text(machine.to_dot())
+            except OSError as error:
+                raise UsageError(f"--dot {dot}: cannot write it ({error.strerror})") from None
+            drawn = len(machine) - (machine.sink is not None)
+            over = "all valid act streams" if reference is not None else "all act streams"
             report.append(
-                f"DOT: {dot} ({len(machine)} states: the minimal Moore machine of the answers "
-                f"on every {over})"
+                f"DOT: {dot} ({drawn} states: the minimal Moore machine of the answers on {over}"
+                f"{', less the sink of invalid tokens' if machine.sink is not None else ''})"
             )
     return "\n".join(report), path, passed
 
@@ -400,8 +413,18 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        """Exit with code 2 and ``PROG: error: MESSAGE`` on stderr (no usage block)."""
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        """Exit with code 2 and ``PROG: error: MESSAGE`` on stderr (no usage block), naming the
+        closest options to an unrecognized one."""
+        options = [o for action in self._actions for o in action.option_strings]
+        unknown = message.removeprefix("unrecognized arguments: ").split()
+        close = [
+            match
+            for word in unknown
+            if word.startswith("--") and message.startswith("unrecognized arguments")
+            for match in difflib.get_close_matches(word.split("=")[0], options, n=1)
+        ]
+        hint = f"; did you mean {' '.join(close)}?" if close else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ def test_parse_env_kwargs():
         "n_range": [4, 8],
         "name": "x",
     }
-    with pytest.raises(UsageError, match="expects KEY=VALUE"):
+    with pytest.raises(UsageError, match="expects KEY=JSON"):
         parse_env_kwargs(["oops"])
     with pytest.raises(UsageError, match="the value must be JSON"):
         parse_env_kwargs(["name=x"])  # was taken as the string "x"
@@ -74,6 +75,12 @@ def test_train_on_a_random_machine_merges_states_and_proves(tmp_path, capsys):
     assert "re-encoded at step 25 as its automaton's minimal machine" in printed  # first
     assert "rewritten at step 25 then as the 5-state Moore machine RPNI's state" in printed
     assert "automaton proved equal to the reference machine for every act stream" in printed
+
+    # with evals before the check: the last one was before the rewriting that was proved
+    evals = ["--eval-interval", "10", "--eval-episodes", "64", "--out", str(tmp_path / "evals")]
+    main([*args, "--check-interval", "20", *evals])
+    printed = capsys.readouterr().out
+    assert "% at the last eval, step 20 (never 100%; the check at step 25 is below)" in printed
 
 
 def test_train_harden_start(tmp_path, capsys):
@@ -151,7 +158,9 @@ def test_extract_prove_and_dot(tmp_path, monkeypatch, capsys):
     assert (
         "proved equal to the reference machine for every act stream (9 product states)" in printed
     )
-    assert f"DOT: {dot} (10 states" in printed and dot.read_text().startswith("digraph")
+    # the 10-state machine less the sink of invalid tokens, which the drawing leaves out
+    assert f"DOT: {dot} (9 states" in printed and dot.read_text().startswith("digraph")
+    assert len(re.findall(r"^  s\d+ \[", dot.read_text(), flags=re.M)) == 9
 
     def too_large(env_id, **kwargs):
         asked.append(kwargs)
@@ -225,11 +234,23 @@ def run_dir(tmp_path_factory):
         ),
         (["train", "memgym/Remember-v0", "--env-kwarg", "num_cards=abc"], "must be JSON, e.g."),
         (["train", "memgym/Remember-v0", "--env-kwarg", "n_range=[4,8"], "must be JSON"),
-        (["train", "memgym/Remember-v0", "--env-kwarg", "num_cards"], "expects KEY=VALUE"),
+        (["train", "memgym/Remember-v0", "--env-kwarg", "num_cards"], "expects KEY=JSON"),
         (["train", "memgym/Nope-v0"], "env 'memgym/Nope-v0': Environment `Nope` doesn't exist"),
         (["train", "CountEasy"], "doesn't exist. Did you mean memgym/CountEasy-v0?"),
         (["train", "memgym/CountEsy-v0"], "Did you mean memgym/CountEasy-v0 or"),
-        (["train", "memgym/CountEasy-v0", "--step", "5"], "unrecognized arguments: --step 5"),
+        (
+            ["train", "memgym/CountEasy-v0", "--step", "5"],
+            "unrecognized arguments: --step 5; did you mean --steps?",
+        ),
+        (
+            ["train", "memgym/CountEsy-v0"],
+            "doesn't exist in namespace memgym. Did you mean memgym/CountEasy-v0",
+        ),
+        (
+            ["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json"],
+            "--out RUN/checkpoint/config.json: cannot make the run folder (File exists)",
+        ),
+        (["extract", "CKPT", "--dot", "RUN/nowhere/a.dot"], "--dot RUN/nowhere/a.dot: cannot"),
         (["train", "CartPole-v1"], "env CartPole-v1 gives no supervised rollouts: "),
         (["train", "FrozenLake-v1"], "gives no supervised rollouts: "),
         (["train", "memgym/RememberEasy-v0", "--threads", "0"], "--threads: must be at least 1"),
@@ -246,7 +267,10 @@ def run_dir(tmp_path_factory):
         (["train", "memgym/RememberEasy-v0", "--resume", "--force"], "--force trains over it"),
         (["demo", "memgym/CountMedium-v0"], "demo presets are memgym/RememberEasy-v0"),
         (["extract", "CKPT", "--png", "RUN/a.svgz"], "--png must name a .png file, got"),
-        (["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json/x"], "Errno"),
+        (
+            ["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json/x"],
+            "cannot make the run folder (Not a directory)",
+        ),
         (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --resume"),
     ],
 )
