@@ -33,7 +33,7 @@ from agents.extract import Automaton, TooManyStates, draw, moore_machine, prove,
 from agents.ops.scan import METHODS as SCAN_METHODS
 from agents.ops.scan import check_method
 from agents.resample import MERGED, REENCODED
-from agents.train import TrainConfig, train
+from agents.train import TrainConfig, TrainResult, train
 from memgym import batch_rollouts, memgym_task
 
 DEMO_PRESETS = ("memgym/RememberEasy-v0", "memgym/CountEasy-v0", "memgym/RepeatEasy-v0")
@@ -210,18 +210,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = Path(args.out or run_name(config))
     check_out_dir(out, resume=args.resume, force=args.force)
     result = train(config, out_dir=out, resume=args.resume)
-    reached = (
-        f"100% held-out answers after {result.steps_to_perfect} steps "
-        f"({result.seconds_to_perfect:.1f} s)"
-        if result.steps_to_perfect is not None
-        else f"held-out answers {100 * result.eval_accuracy[-1]:.2f}% at the last eval, step "
-        f"{result.eval_steps[-1]} (never 100%; the check at step {result.verified_at} is below)"
-        if result.eval_accuracy and result.verified_at is not None
-        else f"held-out answers {100 * result.eval_accuracy[-1]:.2f}% (never 100%)"
-        if result.eval_accuracy
-        else f"no held-out eval (the first is at step {config.eval_interval})"
+    print(
+        f"{held_out_summary(result, config)}; trained {len(result.loss)} steps in "
+        f"{result.seconds:.1f} s"
     )
-    print(f"{reached}; trained {len(result.loss)} steps in {result.seconds:.1f} s")
     if result.harden_from is not None:
         print(f"hardened from step {result.harden_from} to {result.step}")
     grown = [r for r in result.resamples if r["output"] not in (MERGED, REENCODED)]
@@ -253,6 +245,25 @@ def cmd_train(args: argparse.Namespace) -> None:
     elif result.harden_from is not None:
         print(f"automaton not verified within {config.steps} steps")
     print(f"checkpoint: {out / CHECKPOINT_DIR}")
+
+
+def held_out_summary(result: TrainResult, config: TrainConfig) -> str:
+    """What the held-out evals of a run showed: when it first answered 100%, else its last
+    accuracy (before the check that ended the run, if one did), else that none ran."""
+    if result.steps_to_perfect is not None:
+        return (
+            f"100% held-out answers after {result.steps_to_perfect} steps "
+            f"({result.seconds_to_perfect:.1f} s)"
+        )
+    if not result.eval_accuracy:
+        return f"no held-out eval (the first is at step {config.eval_interval})"
+    last = f"held-out answers {100 * result.eval_accuracy[-1]:.2f}%"
+    if result.verified_at is None:
+        return f"{last} (never 100%)"
+    return (
+        f"{last} at the last eval, step {result.eval_steps[-1]} (never 100%; the check at step "
+        f"{result.verified_at} is below)"
+    )
 
 
 def check_out_dir(out: Path, resume: bool, force: bool) -> None:
@@ -405,6 +416,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
+UNRECOGNIZED = "unrecognized arguments: "
+"""How argparse's message about arguments no option takes begins."""
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line: ``memgym train: error: ...``, and that
     takes no abbreviation of an option (``--step`` is not ``--steps``)."""
@@ -415,14 +430,12 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Exit with code 2 and ``PROG: error: MESSAGE`` on stderr (no usage block), naming the
         closest options to an unrecognized one."""
-        options = [o for action in self._actions for o in action.option_strings]
-        unknown = message.removeprefix("unrecognized arguments: ").split()
-        close = [
-            match
-            for word in unknown
-            if word.startswith("--") and message.startswith("unrecognized arguments")
-            for match in difflib.get_close_matches(word.split("=")[0], options, n=1)
-        ]
+        close = []
+        if message.startswith(UNRECOGNIZED):
+            options = [o for action in self._actions for o in action.option_strings]
+            for word in message.removeprefix(UNRECOGNIZED).split():
+                if word.startswith("--"):
+                    close += difflib.get_close_matches(word.split("=")[0], options, n=1)
         hint = f"; did you mean {' '.join(close)}?" if close else ""
         self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
@@ -523,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named by the command's own parser: "memgym train: error: ..."
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+        commands.choices[args.command].error(f"{UNRECOGNIZED}{' '.join(unknown)}")
     torch.set_num_threads(args.threads)
     try:
         args.run(args)

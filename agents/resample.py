@@ -436,11 +436,10 @@ def _consistency(
         x = automaton.successors(x[first])[which.reshape(-1), act[:, t]]
         states.append(x)
     visited = np.stack(states, 1)  # (B, T + 1, D): the start, then after each position
-    first, ids = np.unique(
-        packed_rows(visited.reshape(-1, visited.shape[-1])), return_index=True, return_inverse=True
-    )[1:]
+    rows = visited.reshape(-1, visited.shape[-1])
+    first, ids = np.unique(packed_rows(rows), return_index=True, return_inverse=True)[1:]
     ids = ids.reshape(visited.shape[:2])
-    fires = automaton.fires(visited.reshape(-1, visited.shape[-1])[first])[ids[:, 1:]]
+    fires = automaton.fires(rows[first])[ids[:, 1:]]
     fires[np.arange(len(act))[:, None], np.arange(act.shape[1]), target] = False
     scored = mask & ~(fires.any(-1) & ~misfired)
     pairs = ids[:, :-1][scored] * len(automaton.A) + act[scored]

@@ -350,30 +350,36 @@ def resample(
     generator: torch.Generator | None = None,
 ) -> list[dict[str, int]]:
     """Rewire dormant bits (:mod:`agents.resample`) from ``resample_episodes`` fresh episodes
-    and the ``counterexamples`` (episodes as act ids and targets, int ``(L,)`` each), drawing
-    its choices from ``generator`` (default: one seeded by the run's seed and ``step``); the
-    rewirings as dicts."""
+    and the ``counterexamples`` (episodes as act ids and targets, int ``(L,)`` each, appended
+    as rows of the batch), drawing its choices from ``generator`` (default: one seeded by the
+    run's seed and ``step``); the rewirings as dicts."""
     episodes = batch_rollouts(
         config.env_id,
         config.resample_episodes,
         batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
         **curriculum_kwargs(config, step - 1),
     )
-    act, target, mask = episodes.act, episodes.target, episodes.mask
     if counterexamples:
         streams = [stream for stream, _ in counterexamples]
         shown = [outputs for _, outputs in counterexamples]
         valid = [np.ones(len(stream), dtype=bool) for stream in streams]
-        width = max(act.shape[1], *(len(stream) for stream in streams))
+        width = max(episodes.act.shape[1], *(len(stream) for stream in streams))
         act, target, mask = (
             np.concatenate([_pad(batch, width), *(_pad(row[None], width) for row in rows)])
-            for batch, rows in ((act, streams), (target, shown), (mask, valid))
+            for batch, rows in (
+                (episodes.act, streams),
+                (episodes.target, shown),
+                (episodes.mask, valid),
+            )
         )
+        lengths = np.concatenate([episodes.lengths, [len(stream) for stream in streams]])
+        episodes = dataclasses.replace(episodes, act=act, target=target, mask=mask, lengths=lengths)
     device = next(model.parameters()).device
     if generator is None:
         generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
-    tensors = (torch.as_tensor(a, device=device) for a in (act, target, mask))
-    done = resample_dormant_bits(model, optimizer, *tensors, generator, step=step)
+    done = resample_dormant_bits(
+        model, optimizer, *to_tensors(episodes, device), generator, step=step
+    )
     return [dataclasses.asdict(r) for r in done]
 
 
