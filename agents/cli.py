@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import fields
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn, get_args, get_type_hints
 
@@ -53,6 +54,8 @@ def parse_env_kwargs(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"--env-kwarg expects KEY=JSON (e.g. num_cards=2), got {pair!r}")
+        if key in kwargs:
+            raise UsageError(f"--env-kwarg {key} is given twice; give each key once")
         try:
             kwargs[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -211,7 +214,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_out_dir(out, resume=args.resume, force=args.force)
     result = train(config, out_dir=out, resume=args.resume)
     print(
-        f"{held_out_summary(result, config)}; trained {len(result.loss)} steps in "
+        f"{held_out_summary(result, config)}; trained {len(result.loss)} "
+        f"step{'s' * (len(result.loss) != 1)} in "
         f"{result.seconds:.1f} s"
     )
     if result.harden_from is not None:
@@ -284,6 +288,18 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot make the run folder ({error.strerror})") from None
+
+
+def check_output_file(option: str, path: Path) -> None:
+    """Make the folder of the file ``path`` that ``option`` names, before any work is done;
+    :class:`~agents.errors.UsageError` naming ``option`` where ``path`` is a folder or the
+    system refuses its folder."""
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; name a file in it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"{option} {path}: cannot make its folder ({error.strerror})") from None
 
 
 def describe_env(meta: dict[str, Any]) -> str:
@@ -380,6 +396,9 @@ def cmd_extract(args: argparse.Namespace) -> None:
     """``memgym extract``: threshold, verify and draw the automaton; prove it, export it."""
     if args.png is not None and Path(args.png).suffix.lower() != ".png":
         raise UsageError(f"--png must name a .png file, got {args.png!r}")
+    for option, target in (("--png", args.png), ("--dot", args.dot)):
+        if target is not None:
+            check_output_file(option, Path(target))
     report, path, passed = extract_and_verify(
         args.checkpoint,
         args.png,
@@ -429,13 +448,16 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Exit with code 2 and ``PROG: error: MESSAGE`` on stderr (no usage block), naming the
-        closest options to an unrecognized one."""
+        closest options to an unrecognized one, or the closest choice to an invalid one."""
         close = []
         if message.startswith(UNRECOGNIZED):
             options = [o for action in self._actions for o in action.option_strings]
             for word in message.removeprefix(UNRECOGNIZED).split():
                 if word.startswith("--"):
                     close += difflib.get_close_matches(word.split("=")[0], options, n=1)
+        elif choice := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
+            choices = re.findall(r"'([^']*)'", choice[2])
+            close += difflib.get_close_matches(choice[1], choices, n=1)
         hint = f"; did you mean {' '.join(close)}?" if close else ""
         self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
@@ -448,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     threads = "CPU threads for torch (default 1: fastest for these small models)"
     parser.add_argument("--threads", type=at_least(1), default=1, help=threads)
+    parser.add_argument("--version", action="version", version=f"memgym {version('memgym')}")
     common = Parser(add_help=False)  # --threads after the command too: memgym train ... --threads
     common.add_argument("--threads", type=at_least(1), default=argparse.SUPPRESS, help=threads)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -520,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default runs/<env>-boolean-s0)")
     p.add_argument("--force", action="store_true", help="train over a run already in OUT")
     p.set_defaults(run=cmd_demo)
+    commands.metavar = "{" + ",".join(commands.choices) + "}"  # named when none is given
     return parser
 
 

@@ -83,6 +83,11 @@ def test_train_on_a_random_machine_merges_states_and_proves(tmp_path, capsys):
     assert "% at the last eval, step 20 (never 100%; the check at step 25 is below)" in printed
 
 
+def test_train_counts_one_step_in_the_singular(tmp_path, capsys):
+    main(["train", "memgym/RememberEasy-v0", "--steps", "1", "--out", str(tmp_path)])
+    assert "; trained 1 step in " in capsys.readouterr().out
+
+
 def test_train_harden_start(tmp_path, capsys):
     args = ["train", "memgym/RememberEasy-v0", "--batch-size", "8", "--steps", "20"]
     main([*args, "--harden-start", "5", "--check-interval", "100", "--out", str(tmp_path)])
@@ -102,6 +107,15 @@ def test_train_with_env_kwargs_and_baseline(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["extract", str(out / "checkpoint")])
     assert "extract needs a boolean RNN checkpoint, got a gru one" in capsys.readouterr().err
+
+
+def test_the_top_level_names_the_commands_the_closest_one_and_the_version(capsys):
+    assert "required: {train,eval,extract,demo}" in cli_error(capsys, [])
+    assert "invalid choice: 'trian'" in cli_error(capsys, ["trian"])
+    assert "did you mean train?" in cli_error(capsys, ["trian", "memgym/RememberEasy-v0"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("memgym 0.")
 
 
 def test_module_entry_point():
@@ -250,7 +264,20 @@ def run_dir(tmp_path_factory):
             ["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json"],
             "--out RUN/checkpoint/config.json: cannot make the run folder (File exists)",
         ),
-        (["extract", "CKPT", "--dot", "RUN/nowhere/a.dot"], "--dot RUN/nowhere/a.dot: cannot"),
+        (
+            ["extract", "CKPT", "--dot", "RUN/checkpoint/config.json/a.dot"],
+            "--dot RUN/checkpoint/config.json/a.dot: cannot make its folder",
+        ),
+        (["extract", "CKPT", "--dot", "RUN"], "--dot RUN: is a folder; name a file in it"),
+        (
+            ["extract", "CKPT", "--png", "RUN/checkpoint/config.json/a.png"],
+            "--png RUN/checkpoint/config.json/a.png: cannot make its folder",
+        ),
+        (
+            ["train", "memgym/Repeat-v0", "--env-kwarg", "lag=2", "--env-kwarg", "lag=3"],
+            "--env-kwarg lag is given twice; give each key once",
+        ),
+        (["train", "memgym/RememberEasy-v0", "--model", "lsmt"], "did you mean lstm?"),
         (["train", "CartPole-v1"], "env CartPole-v1 gives no supervised rollouts: "),
         (["train", "FrozenLake-v1"], "gives no supervised rollouts: "),
         (["train", "memgym/RememberEasy-v0", "--threads", "0"], "--threads: must be at least 1"),
