@@ -46,12 +46,17 @@ from agents.resample import resample_dormant_bits
 from memgym import ReferenceMachine, Rollouts, batch_rollouts, memgym_task, reference
 
 LOSSES = ("first_error", "first_error_sign", "ce")
-TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM, RESAMPLE_BATCH_STREAM = 0, 1, 2, 3
+TRAIN_STREAM, HELDOUT_STREAM, RESAMPLE_STREAM, RESAMPLE_BATCH_STREAM, MERGE_BATCH_STREAM = range(5)
 QUICK_CHECK = {"exhaustive_budget": 20_000, "random_episodes": 2_000}
 """Budgets of the sampled check that runs every ``check_interval`` hardening steps; only an
 automaton that passes it gets the full check of :func:`agents.extract.verify`."""
 COUNTEREXAMPLE_STATES = 100_000
 """Product states the search for a counterexample, added to a resampling's batch, may visit."""
+MERGE_EPISODES = 16_384
+"""Episodes of every length (:func:`every_length_rollouts`) the state merging of a resampling
+reads besides its batch: RPNI merged AutomatonMedium's 32-state machine (36 states with the
+answers) from 16,384 on each of 4 draws tried, and from 8,192 on 2 of 3 (241 states on the
+third)."""
 REFINE_ROUNDS = 8
 """Rounds of check, counterexample and rewiring one check may run (:func:`refine`): each
 rewiring is checked at once, not a ``check_interval`` later. CountMedium seeds 0 and 2 took
@@ -352,40 +357,97 @@ def resample(
     """Rewire dormant bits (:mod:`agents.resample`) from ``resample_episodes`` fresh episodes
     and the ``counterexamples`` (episodes as act ids and targets, int ``(L,)`` each, appended
     as rows of the batch), drawing its choices from ``generator`` (default: one seeded by the
-    run's seed and ``step``); the rewirings as dicts."""
+    run's seed and ``step``); the state merging reads :data:`MERGE_EPISODES` episodes of every
+    length (:func:`every_length_rollouts`) besides. Returns the rewirings as dicts."""
     episodes = batch_rollouts(
         config.env_id,
         config.resample_episodes,
         batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
         **curriculum_kwargs(config, step - 1),
     )
-    if counterexamples:
-        streams = [stream for stream, _ in counterexamples]
-        shown = [outputs for _, outputs in counterexamples]
-        valid = [np.ones(len(stream), dtype=bool) for stream in streams]
-        width = max(episodes.act.shape[1], *(len(stream) for stream in streams))
-        act, target, mask = (
-            np.concatenate([_pad(batch, width), *(_pad(row[None], width) for row in rows)])
-            for batch, rows in (
-                (episodes.act, streams),
-                (episodes.target, shown),
-                (episodes.mask, valid),
-            )
+    shown = [
+        dataclasses.replace(
+            episodes,
+            act=stream[None],
+            target=outputs[None],
+            mask=np.ones((1, len(stream)), dtype=bool),
+            lengths=np.array([len(stream)]),
         )
-        lengths = np.concatenate([episodes.lengths, [len(stream) for stream in streams]])
-        episodes = dataclasses.replace(episodes, act=act, target=target, mask=mask, lengths=lengths)
+        for stream, outputs in counterexamples
+    ]
+    episodes = stack_rollouts(episodes, *shown)
+    short = every_length_rollouts(
+        config.env_id,
+        config.env_kwargs,
+        MERGE_EPISODES,
+        batch_seed(config.seed, MERGE_BATCH_STREAM, step),
+    )
     device = next(model.parameters()).device
+    merge_batch = None if short is None else to_tensors(stack_rollouts(episodes, short), device)
     if generator is None:
         generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
     done = resample_dormant_bits(
-        model, optimizer, *to_tensors(episodes, device), generator, step=step
+        model, optimizer, *to_tensors(episodes, device), generator, step, merge_batch
     )
     return [dataclasses.asdict(r) for r in done]
 
 
-def _pad(rows: np.ndarray, width: int) -> np.ndarray:
-    """``rows`` ``(B, T)`` padded with zeros (False) on the right to ``(B, width)``."""
-    return np.pad(rows, ((0, 0), (0, width - rows.shape[1])))
+def stack_rollouts(first: Rollouts, *others: Rollouts) -> Rollouts:
+    """The rows of ``first`` and then of ``others`` (the same tokens) in one batch, each padded
+    on the right with zeros (``mask`` False) to the widest."""
+    if not others:
+        return first
+    parts = (first, *others)
+    width = max(part.act.shape[1] for part in parts)
+
+    def stacked(name: str) -> np.ndarray:
+        rows = [getattr(part, name) for part in parts]
+        return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in rows])
+
+    return dataclasses.replace(
+        first,
+        act=stacked("act"),
+        target=stacked("target"),
+        mask=stacked("mask"),
+        lengths=np.concatenate([part.lengths for part in parts]),
+    )
+
+
+def every_length_rollouts(
+    env_id: str, env_kwargs: dict[str, Any], episodes: int, seed: int
+) -> Rollouts | None:
+    """``episodes`` fresh episodes of the task with every payload length from the shortest it
+    allows (``Task.shortest_n``) to its ``n_max``: an equal share with ``n`` uniform in each
+    doubling range ``[shortest_n, shortest_n + 2^k - 1]``, so that every length below ``n_min``
+    is drawn too and short ones are dense. None for an env that is not a memgym task.
+
+    State merging needs them (RPNI's characteristic sample: the short streams that reach each
+    state and the suffixes that tell states apart, Oncina & García 1992). At the task's own
+    lengths every answer lies ``n_min`` or more tokens deep, where no two sampled episodes
+    share a suffix: RPNI merged ModCountHard (modulus 7, ``n`` from 64) into 1,114 states,
+    and into 14 from these."""
+    task = memgym_task(env_id, **env_kwargs)
+    if task is None:
+        return None
+    shortest = task.shortest_n
+    ranges = [
+        (shortest, min(shortest + 2**k - 1, task.n_max))
+        for k in range(math.ceil(math.log2(task.n_max - shortest + 1)) + 1)
+    ]
+    rng = np.random.default_rng(seed)
+    parts = [
+        batch_rollouts(
+            env_id, size, int(rng.integers(2**63)), **{**task.params, "n_range": n_range}
+        )
+        for size, n_range in zip(_shares(episodes, len(ranges)), ranges, strict=True)
+        if size > 0
+    ]
+    return stack_rollouts(*parts)
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` near-equal counts."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
 
 
 def shortest_counterexample(

@@ -17,7 +17,7 @@ import numpy as np
 from agents.automaton import MISS, Automaton, TooManyStates, packed_rows, unpacked_rows
 from agents.product import MooreReference, explore
 from memgym import all_episodes, batch_rollouts, memgym_task, scaled_length_kwargs
-from memgym.tasks import CountTask, RememberTask, RepeatTask, Task
+from memgym.tasks import AutomatonTask, CountTask, RememberTask, RepeatTask, Task
 
 TABLE_STATES = 100_000
 """Distinct states up to which :func:`verify` runs a batch with the state table of
@@ -81,6 +81,8 @@ def hand_built_bits(task: Task) -> int | None:
         return 2 * (task.max_ones + 1)
     if isinstance(task, RepeatTask):
         return (task.lag + 1) * task.num_cards
+    if isinstance(task, AutomatonTask):
+        return task.num_states + task.num_outputs
     return None
 
 

@@ -135,6 +135,12 @@ class Task(abc.ABC):
             max_states,
         )
 
+    @property
+    def shortest_n(self) -> int:
+        """The smallest length parameter ``n`` the task's payload system allows (1): the task
+        with ``n_range=(shortest_n, n_max)`` exists."""
+        return 1
+
     def check_length(self, n: int) -> int:
         """Validate a single length parameter ``n`` for this task."""
         n = integer(n, "n")
@@ -295,6 +301,11 @@ class RepeatTask(Task):
     def params(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this task (and its env)."""
         return {"num_cards": self.num_cards, "lag": self.lag, "n_range": (self.n_min, self.n_max)}
+
+    @property
+    def shortest_n(self) -> int:
+        """The smallest length parameter the lag allows: ``lag + 1``."""
+        return self.lag + 1
 
     def check_length(self, n: int) -> int:
         """Validate a single length parameter ``n`` (it must exceed the lag)."""

@@ -13,6 +13,7 @@ from agents.merge import UNKNOWN, merge_states, prefix_tree
 from agents.model import BooleanRNN
 from agents.reencode import merged_reencode, write_machine
 from agents.resample import MERGED, resample_dormant_bits
+from agents.train import every_length_rollouts, to_tensors
 from memgym import batch_rollouts, reference
 from memgym.automata import random_moore_machine, run_to
 from tests.agents.handbuilt import still_model
@@ -146,3 +147,24 @@ def test_resampling_merges_a_model_that_learned_nothing_of_a_random_machine():
 
     assert [r.output for r in done][-1] == MERGED
     assert prove(Automaton.from_model(model), ref).proved
+
+
+@pytest.mark.parametrize("env_id, kwargs", [
+    ("memgym/ModCount-v0", {"modulus": 3, "n_range": (24, 48)}),
+    ("memgym/Automaton-v0", {"num_states": 6, "num_symbols": 3, "num_outputs": 3,
+                             "machine_seed": 5, "n_range": [16, 32]}),
+])  # fmt: skip
+def test_the_merge_reads_episodes_of_every_length_where_the_answers_lie_deep(env_id, kwargs):
+    """Answers n_min or more tokens deep share no suffix: RPNI merges the batch into no small
+    machine; episodes of every length hold the short streams that tell the states apart."""
+    ref = reference(env_id, every_length=True, **kwargs)
+    batch = to_tensors(batch_rollouts(env_id, 512, 1, **kwargs), torch.device("cpu"))
+    every_length = every_length_rollouts(env_id, kwargs, 2048, 2)
+
+    proved = []
+    for merge_batch in (None, to_tensors(every_length, torch.device("cpu"))):
+        model = still_model(len(ref.act_tokens), len(ref.obs_tokens), 32)
+        optimizer = torch.optim.Adam(model.parameters())
+        done = resample_dormant_bits(model, optimizer, *batch, torch.Generator(), 0, merge_batch)
+        proved.append(prove(Automaton.from_model(model), ref).proved)
+    assert proved == [False, True] and done[-1].output == MERGED

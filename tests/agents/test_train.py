@@ -18,15 +18,17 @@ from agents.resample import Resample
 from agents.train import (
     TrainConfig,
     curriculum_kwargs,
+    every_length_rollouts,
     first_error_loss,
     first_error_sign_loss,
     make_model,
     masked_ce_loss,
     shortest_counterexample,
+    stack_rollouts,
     state_dim_for,
     train,
 )
-from memgym import batch_rollouts
+from memgym import batch_rollouts, memgym_task
 from tests.agents.handbuilt import FALSE, count_model
 
 torch.set_num_threads(1)  # these models are tiny: one thread is fastest
@@ -170,8 +172,42 @@ def test_the_state_size_comes_from_the_task():
     assert state_dim_for("memgym/RememberEasy-v0", {}) == 16  # hand-built: 8 bits
     assert state_dim_for("memgym/CountMedium-v0", {}) == 112  # 50 bits
     assert state_dim_for("memgym/Repeat-v0", {"num_cards": 3, "lag": 1}) == 16  # 6 bits
+    assert state_dim_for("memgym/AutomatonMedium-v0", {}) == 80  # 32 states, 4 outputs
+    assert state_dim_for("memgym/ModCountEasy-v0", {}) == 32  # no hand-built automaton
     assert make_model(TrainConfig(env_id="memgym/RepeatEasy-v0")).state_dim == 32
     assert make_model(TrainConfig(state_dim=8)).state_dim == 8
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs, shortest",
+    [
+        ("memgym/ModCountHard-v0", {}, 1),
+        ("memgym/Repeat-v0", {"num_cards": 3, "lag": 2, "n_range": (5, 40)}, 3),
+    ],
+)
+def test_episodes_of_every_length_run_from_the_shortest_the_task_allows(env_id, kwargs, shortest):
+    task = memgym_task(env_id, **kwargs)
+    rollouts = every_length_rollouts(env_id, kwargs, 3000, seed=4)
+    lengths = rollouts.lengths - 1  # the payload length n
+    assert len(rollouts) == 3000 and lengths.min() == shortest
+    assert task.n_max - 10 < lengths.max() <= task.n_max
+    assert set(range(shortest, task.n_min + 1)) <= set(lengths.tolist())
+    assert (lengths <= task.n_max / 4).mean() > 0.5  # short lengths are dense
+    assert (np.diff(rollouts.mask.astype(int), axis=1) <= 0).all()  # valid steps come first
+    again = every_length_rollouts(env_id, kwargs, 3000, seed=4)
+    assert (again.act == rollouts.act).all() and (again.target == rollouts.target).all()
+    assert every_length_rollouts("CartPole-v1", {}, 10, seed=0) is None
+
+
+def test_stacked_rollouts_keep_every_row_padded_with_invalid_steps():
+    short = batch_rollouts("memgym/CountEasy-v0", 3, seed=0, n_range=(1, 2))
+    long = batch_rollouts("memgym/CountEasy-v0", 2, seed=1)
+    both = stack_rollouts(short, long)
+    width = long.act.shape[1]
+    assert both.act.shape == (5, width) and (both.lengths == [*short.lengths, *long.lengths]).all()
+    assert (both.act[3:] == long.act).all()
+    assert (both.target[:3, : short.act.shape[1]] == short.target).all()
+    assert not both.mask[:3, short.act.shape[1] :].any() and stack_rollouts(long) is long
 
 
 def test_the_config_picks_the_scan_of_the_boolean_rnn():
@@ -240,7 +276,8 @@ def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypat
 def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step):
+    def recorder(model, optimizer, act, target, mask, generator, step, merge_batch):
+        assert len(merge_batch[0]) == len(act) + agents.train.MERGE_EPISODES
         calls.append((step, len(act), int(torch.randint(1000, (1,), generator=generator))))
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
@@ -269,7 +306,8 @@ def test_a_check_goes_on_rewiring_with_every_counterexample_until_the_automaton_
 ):
     batches, streams = [], [np.array([0, 1, 0]), np.array([1, 1, 1, 1])]
 
-    def recorder(model, optimizer, act, target, mask, generator, step):
+    def recorder(model, optimizer, act, target, mask, generator, step, merge_batch):
+        assert (merge_batch[0][: len(act), : act.shape[1]] == act).all()  # the batch, then more
         batches.append(act)
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
@@ -319,7 +357,7 @@ def test_a_failed_check_adds_the_counterexample_to_the_resampling_batch(monkeypa
     seen = []
     stream = np.array([0, 1] * 40)  # longer than any episode of the batch
 
-    def recorder(model, optimizer, act, target, mask, generator, step):
+    def recorder(model, optimizer, act, target, mask, generator, step, merge_batch):
         seen.append((act, target, mask))
         return []
 

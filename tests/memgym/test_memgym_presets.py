@@ -66,3 +66,13 @@ def test_base_ids_take_parameters_as_kwargs():
     assert env.observation_space.n == 5 and env.action_space.n == 5
     env = gym.make("memgym/Count-v0", n_range=(10, 100), max_ones=3)
     assert env.action_space.n == 2 + 4
+
+
+@pytest.mark.parametrize("env_id", memgym.PRESETS)
+def test_the_shortest_length_a_task_allows_builds_it_and_one_less_does_not(env_id):
+    task = memgym.memgym_task(env_id)
+    shorter = {**task.params, "n_range": (task.shortest_n, task.n_max)}
+    assert type(task)(**shorter).n_min == task.shortest_n <= task.n_min
+    assert memgym.batch_rollouts(env_id, 4, seed=0, **shorter).lengths.min() >= task.shortest_n
+    with pytest.raises(ValueError):
+        type(task)(**{**task.params, "n_range": (task.shortest_n - 1, task.n_max)})
