@@ -168,6 +168,7 @@ class TrainState:
     verified_by: str | None = None  # how: "proof" (every length) or "sampled check"
     seconds_to_verified: float | None = None  # training wall-clock time then
     resamples: list[dict[str, int]] = field(default_factory=list)  # dormant bits rewired
+    resampled_at: list[int] = field(default_factory=list)  # steps whose check drew episodes
 
 
 @dataclass
@@ -330,7 +331,9 @@ def refine(
     right, rewire dormant bits (:func:`resample`) from fresh episodes and every counterexample
     found so far (:func:`shortest_counterexample`), and check again, for at most
     :data:`REFINE_ROUNDS` rounds or until a round rewires nothing. The rewirings are added to
-    ``state.resamples``; returns how the automaton was found right, or None."""
+    ``state.resamples``, and the step to ``state.resampled_at`` (once: every round reads the
+    same episodes, :func:`resampling_rollouts`); returns how the automaton was found right, or
+    None."""
     generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, state.step))
     counterexamples: list[tuple[np.ndarray, np.ndarray]] = []
     for _ in range(REFINE_ROUNDS):
@@ -339,6 +342,8 @@ def refine(
             return verified_by
         found = shortest_counterexample(model, config)
         counterexamples += [] if found is None else [found]
+        if state.resampled_at[-1:] != [state.step]:
+            state.resampled_at.append(state.step)
         done = resample(model, optimizer, config, state.step, counterexamples, generator)
         state.resamples += done
         if not done:
@@ -354,17 +359,11 @@ def resample(
     counterexamples: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     generator: torch.Generator | None = None,
 ) -> list[dict[str, int]]:
-    """Rewire dormant bits (:mod:`agents.resample`) from ``resample_episodes`` fresh episodes
-    and the ``counterexamples`` (episodes as act ids and targets, int ``(L,)`` each, appended
-    as rows of the batch), drawing its choices from ``generator`` (default: one seeded by the
-    run's seed and ``step``); the state merging reads :data:`MERGE_EPISODES` episodes of every
-    length (:func:`every_length_rollouts`) besides. Returns the rewirings as dicts."""
-    episodes = batch_rollouts(
-        config.env_id,
-        config.resample_episodes,
-        batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
-        **curriculum_kwargs(config, step - 1),
-    )
+    """Rewire dormant bits (:mod:`agents.resample`) from the episodes of
+    :func:`resampling_rollouts` and the ``counterexamples`` (episodes as act ids and targets,
+    int ``(L,)`` each, appended as rows of the batch), drawing its choices from ``generator``
+    (default: one seeded by the run's seed and ``step``). Returns the rewirings as dicts."""
+    episodes, every_length = resampling_rollouts(config, step)
     shown = [
         dataclasses.replace(
             episodes,
@@ -376,20 +375,36 @@ def resample(
         for stream, outputs in counterexamples
     ]
     episodes = stack_rollouts(episodes, *shown)
-    short = every_length_rollouts(
-        config.env_id,
-        config.env_kwargs,
-        MERGE_EPISODES,
-        batch_seed(config.seed, MERGE_BATCH_STREAM, step),
-    )
     device = next(model.parameters()).device
-    merge_batch = None if short is None else to_tensors(stack_rollouts(episodes, short), device)
+    merge_batch = None
+    if every_length is not None:
+        merge_batch = to_tensors(stack_rollouts(episodes, every_length), device)
     if generator is None:
         generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
     done = resample_dormant_bits(
         model, optimizer, *to_tensors(episodes, device), generator, step, merge_batch
     )
     return [dataclasses.asdict(r) for r in done]
+
+
+def resampling_rollouts(config: TrainConfig, step: int) -> tuple[Rollouts, Rollouts | None]:
+    """The episodes a resampling at ``step`` reads: ``resample_episodes`` fresh episodes of
+    the task, and the :data:`MERGE_EPISODES` episodes of every length
+    (:func:`every_length_rollouts`) its state merging reads besides (None for an env that is
+    not a memgym task), both seeded by the run's seed and ``step``."""
+    episodes = batch_rollouts(
+        config.env_id,
+        config.resample_episodes,
+        batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
+        **curriculum_kwargs(config, step - 1),
+    )
+    every_length = every_length_rollouts(
+        config.env_id,
+        config.env_kwargs,
+        MERGE_EPISODES,
+        batch_seed(config.seed, MERGE_BATCH_STREAM, step),
+    )
+    return episodes, every_length
 
 
 def stack_rollouts(first: Rollouts, *others: Rollouts) -> Rollouts:

@@ -4,11 +4,12 @@ For each preset this learns the task with each learner below and writes one JSON
 per (preset, learner, seed) under ``OUT/records/`` (atomically; a record that exists is
 skipped unless ``--force``):
 
-- ``rpni``: AALpy's RPNI (passive) from the training batches the boolean RNN of that seed
-  draws (``agents.train``'s batch seeds): as many episodes as that run consumed (steps ×
-  batch size; when there is no boolean record yet, ``--rpni-episodes``), ``--rpni-episodes``
-  at most, every prefix of each episode labelled with its target. A run past ``--timeout``
-  seconds is recorded as not finished.
+- ``rpni``: AALpy's RPNI (passive) from the episodes the boolean RNN of that seed read
+  (``agents.train``'s batch seeds): its training batches (steps × batch size, at most
+  ``--rpni-episodes``; when there is no boolean record yet, ``--rpni-episodes``) and the
+  episodes of each of its resamplings (``agents.train.resampling_rollouts``: fresh episodes
+  and episodes of every length), every prefix of each episode labelled with its target. A
+  run past ``--timeout`` seconds is recorded as not finished.
 - ``lstar``: AALpy's L* (active), the system under learning the task's every-length reference
   machine (``memgym.reference(..., every_length=True)``), the equivalence oracle random walks
   from every state ending in a distinguishing suffix (``RandomWMethodEqOracle``), then valid
@@ -38,6 +39,7 @@ replaced by those under ``OUT/records/``).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.metadata
 import json
 import math
@@ -62,7 +64,7 @@ from torch import Tensor, nn
 
 from agents.evaluate import evaluate
 from agents.extract import MooreTable
-from agents.train import TRAIN_STREAM, TrainConfig, batch_seed, train
+from agents.train import TRAIN_STREAM, TrainConfig, batch_seed, resampling_rollouts, train
 from agents.verify import EPISODE_END
 from memgym import PRESETS, ReferenceMachine, Rollouts, batch_rollouts, memgym_task, reference
 from memgym.machine import TooManyStates
@@ -250,32 +252,39 @@ def rpni_data(batches: Iterable[Rollouts]) -> list[tuple[tuple[int, ...], int]]:
 
 
 def rpni(
-    env: str, episodes: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None
+    env: str,
+    episodes: int,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    resampled_at: Sequence[int] = (),
 ) -> dict[str, Any]:
     """RPNI from the first ``episodes`` episodes of the training batches ``agents.train`` draws
-    for ``seed`` on ``env`` (``env_kwargs`` as ``gym.make``'s); the record's fields: seconds
-    from the rollouts to the machine (building RPNI's data, its tree and its merges),
-    episodes, distinct prefixes, and :func:`machine_report`'s."""
+    for ``seed`` on ``env`` (``env_kwargs`` as ``gym.make``'s) and the episodes its
+    resamplings at the steps ``resampled_at`` read (``agents.train.resampling_rollouts``); the
+    record's fields: seconds from the rollouts to the machine (building RPNI's data, its tree
+    and its merges), episodes in all, distinct prefixes, and :func:`machine_report`'s."""
     from aalpy.learning_algs import run_RPNI
 
     env_kwargs = env_kwargs or {}
-    batch_size = TrainConfig().batch_size
-    batches = list(training_batches(env, episodes, seed, batch_size, env_kwargs))
+    config = TrainConfig(env_id=env, env_kwargs=env_kwargs, seed=seed)
+    batches = list(training_batches(env, episodes, seed, config.batch_size, env_kwargs))
+    for step in resampled_at:
+        batches += [r for r in resampling_rollouts(config, step) if r is not None]
     started = time.perf_counter()  # from the rollouts: RPNI's data, its tree, its merges
     data = rpni_data(batches)
     machine = run_RPNI(data, automaton_type="moore", print_info=False)
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
-        "episodes": episodes,
+        "episodes": sum(len(batch) for batch in batches),
         "prefixes": len(data),
         **machine_report(machine, env, env_kwargs, batches[0].act_tokens, batches[0].obs_tokens),
     }
 
 
-def learn_rpni(job: Job) -> dict[str, Any]:
-    """:func:`rpni` on a job's preset, seed and episodes."""
-    return rpni(env_id(job.preset), job.rpni_episodes, job.seed)
+def learn_rpni(job: Job, resampled_at: Sequence[int] = ()) -> dict[str, Any]:
+    """:func:`rpni` on a job's preset, seed, episodes and resampling steps."""
+    return rpni(env_id(job.preset), job.rpni_episodes, job.seed, resampled_at=resampled_at)
 
 
 def reference_sul(machine: ReferenceMachine) -> Any:
@@ -434,7 +443,8 @@ def learn_boolean(job: Job, runs: Path) -> dict[str, Any]:
     return {
         "state_dim": record["state_dim"],
         "steps": steps,
-        "episodes": steps * record["train_config"]["batch_size"],
+        "episodes": steps * record["train_config"]["batch_size"],  # its training batches
+        "resampled_at": record.get("resampled_at", []),  # (not kept before 2026-11-30)
         "seconds": record["seconds"],
         # a run that did not stop on its check but whose final automaton verified: its end
         "seconds_to_verified": record["seconds_to_verified"]
@@ -498,9 +508,11 @@ def run_job(job: Job, out: Path, runs: Path = ROOT / "runs" / "results") -> dict
     env = env_id(job.preset)
     if job.learner == "rpni":
         boolean = read_records(out, job.preset, "boolean")
-        consumed = [run["episodes"] for run in boolean if run["seed"] == job.seed]
-        episodes = min([job.rpni_episodes, *consumed])
-        fields = within(learn_rpni, replace(job, rpni_episodes=episodes))
+        same_seed = [run for run in boolean if run["seed"] == job.seed]
+        episodes = min([job.rpni_episodes, *(run["episodes"] for run in same_seed)])
+        resampled_at = same_seed[0].get("resampled_at", []) if same_seed else []
+        learner = functools.partial(learn_rpni, resampled_at=resampled_at)
+        fields = within(learner, replace(job, rpni_episodes=episodes))
     elif job.learner == "lstar":
         fields = within(learn_lstar, job)
     elif job.learner == "boolean":
@@ -555,9 +567,11 @@ def render(out: Path, docs: Path) -> Path:
         "`agents.extract.prove`, verified: `agents.extract.verify`'s sampled check, out of the",
         "seeds run; median seconds to a verified automaton and bits used, over the verified",
         "runs), GRU and LSTM (same state size, trained for the boolean RNN's median wall-clock",
-        "time), RPNI (AALpy, passive, from the training batches the boolean RNN of seed 0 draws:",
-        "as many episodes as the boolean RNN consumed, at most `--rpni-episodes`, by default",
-        f"{RPNI_EPISODES:,}) and L* (AALpy, active: the every-length reference",
+        "time), RPNI (AALpy, passive, from the episodes the boolean RNN of seed 0 read: its",
+        "training batches, at most `--rpni-episodes`, by default",
+        f"{RPNI_EPISODES:,}, and the episodes of each of its resamplings, fresh ones and",
+        "ones of every length, `agents.train.resampling_rollouts`) and L* (AALpy, active: the",
+        "every-length reference",
         "machine answers its membership queries; random walks from each hypothesis state ending",
         f"in a distinguishing suffix, then {ORACLE_EPISODES:,} valid episodes of up to twice the",
         "longest length, its equivalence queries). Reference states: the every-length reference",

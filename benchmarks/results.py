@@ -122,6 +122,7 @@ def run_job(job: Job, out: Path) -> dict[str, Any]:
         "seconds_to_verified": result.seconds_to_verified,
         "steps_trained": result.step,
         "resumed_from_step": resumed_from,
+        "resampled_at": result.resampled_at,
         "seconds": result.seconds,
         "accuracy": {str(k): v for k, v in accuracy.accuracy.items()},
         "eval_steps": result.eval_steps,

@@ -269,6 +269,7 @@ def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypat
     resumed = train(config, out_dir=tmp_path, resume=True, progress=False)
     assert resumed.harden_from == whole.harden_from and resumed.loss == whole.loss
     assert resumed.resamples == whole.resamples
+    assert resumed.resampled_at == whole.resampled_at
     state = resumed.model.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in whole.model.state_dict().items())
 
@@ -291,6 +292,7 @@ def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monke
     # 7 and 14 steps in, each check REFINE_ROUNDS rounds, since every round rewires a bit
     rounds = agents.train.REFINE_ROUNDS
     assert [(step, size) for step, size, _ in calls] == [(37, 9)] * rounds + [(44, 9)] * rounds
+    assert result.resampled_at == [37, 44]  # once a check: its rounds read the same episodes
     assert result.resamples == [
         {"step": s, "output": 2, "token": 1, "source": 3, "bit": 4} for s, _, _ in calls
     ]

@@ -18,6 +18,7 @@ import sweep  # noqa: E402
 
 import memgym  # noqa: E402
 from agents.export import MooreTable  # noqa: E402
+from agents.train import MERGE_EPISODES, TrainConfig  # noqa: E402
 from memgym.machine import TooManyStates  # noqa: E402
 
 TINY = {"num_cards": 2, "n_range": (2, 4)}
@@ -43,6 +44,14 @@ def test_rpni_learns_a_machine_equal_to_the_reference_from_rollouts():
     assert fields["equivalent"] is True
     assert fields["accuracy"] == {"1": 1.0, "10": 1.0, "100": 1.0}
     assert fields["episodes"] == 300 and fields["prefixes"] > 0 and fields["states"] >= 3
+
+
+def test_rpni_reads_the_episodes_of_each_resampling_of_the_boolean_rnn_too():
+    config = TrainConfig(env_id=REMEMBER, env_kwargs=TINY, seed=0)
+    fields = automata.rpni(REMEMBER, episodes=300, seed=0, env_kwargs=TINY, resampled_at=[7, 9])
+
+    assert fields["episodes"] == 300 + 2 * (config.resample_episodes + MERGE_EPISODES)
+    assert fields["equivalent"] is True
 
 
 def test_lstar_learns_the_minimal_reference_machine():
