@@ -234,7 +234,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         after = " then" if reencoded and reencoded[-1] == merged[-1] else ""  # in one call
         print(
             f"rewritten at step {merged[-1]}{after} as the {merged.count(merged[-1])}-state "
-            "Moore machine RPNI's state merging learns from a batch (agents.merge)"
+            "Moore machine RPNI's state merging learns from fresh episodes (agents.merge)"
         )
     if result.verified_by == "proof":
         print(

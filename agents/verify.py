@@ -53,13 +53,15 @@ class Verification:
     def summary(self) -> str:
         """A short human-readable table of the result."""
         lengths = self.exhaustive_lengths
-        span = f"n = {lengths[0]}..{lengths[-1]}" if lengths else "no length"
+        exhaustive = (
+            (f"every episode, n = {lengths[0]}..{lengths[-1]}", f"{self.exhaustive_errors} wrong "
+             f"of {self.exhaustive_episodes:,}")
+            if lengths
+            else ("every episode", "none checked: the shortest length has more than the budget")
+        )  # fmt: skip
         rows = [
             ("sampled check", "passed" if self.verified else "FAILED"),
-            (
-                f"every episode, {span}",
-                f"{self.exhaustive_errors} wrong of {self.exhaustive_episodes:,}",
-            ),
+            exhaustive,
             (
                 f"{self.random_episodes:,} random episodes at {self.random_factor:g}x length",
                 f"{self.random_errors} wrong, answers {100 * self.random_answer_accuracy:.2f}%",

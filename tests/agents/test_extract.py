@@ -101,3 +101,11 @@ def test_successors_match_step():
             np.testing.assert_array_equal(nxt[i, k], automaton.step(x[i], token))
     np.testing.assert_array_equal(automaton.successors(x)[:, tokens], nxt)
     np.testing.assert_array_equal(automaton.predict(x), [automaton.predict(row) for row in x])
+
+
+def test_the_summary_says_when_no_length_was_checked_exhaustively():
+    none = agents.verify.Verification(random_episodes=10).summary()
+    assert "none checked: the shortest length has more than the budget" in none
+    assert "no length" not in none and "wrong of 0" not in none
+    some = agents.verify.Verification(exhaustive_lengths=[4, 5], exhaustive_episodes=48).summary()
+    assert "every episode, n = 4..5" in some and "0 wrong of 48" in some

@@ -111,7 +111,7 @@ def test_a_row_names_the_hand_built_size_only_where_the_task_has_one():
     from results import table_row
 
     record = json.loads(
-        (Path(__file__).resolve().parents[2] / "docs/runs/AutomatonEasy-boolean.json").read_text()
+        (Path(__file__).resolve().parents[2] / "docs/runs/ModCountEasy-boolean.json").read_text()
     )
     automaton = record["automaton"]
     assert automaton["hand_built_bits"] is None
