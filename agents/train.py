@@ -336,15 +336,17 @@ def refine(
     None."""
     generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, state.step))
     counterexamples: list[tuple[np.ndarray, np.ndarray]] = []
+    drawn = None  # the check's episodes, drawn once for all its rounds
     for _ in range(REFINE_ROUNDS):
         verified_by = check_automaton(model, config)
         if verified_by:
             return verified_by
         found = shortest_counterexample(model, config)
         counterexamples += [] if found is None else [found]
-        if state.resampled_at[-1:] != [state.step]:
+        if drawn is None:
+            drawn = resampling_rollouts(config, state.step)
             state.resampled_at.append(state.step)
-        done = resample(model, optimizer, config, state.step, counterexamples, generator)
+        done = resample(model, optimizer, config, state.step, counterexamples, generator, drawn)
         state.resamples += done
         if not done:
             return None
@@ -358,12 +360,14 @@ def resample(
     step: int,
     counterexamples: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     generator: torch.Generator | None = None,
+    drawn: tuple[Rollouts, Rollouts | None] | None = None,
 ) -> list[dict[str, int]]:
     """Rewire dormant bits (:mod:`agents.resample`) from the episodes of
-    :func:`resampling_rollouts` and the ``counterexamples`` (episodes as act ids and targets,
-    int ``(L,)`` each, appended as rows of the batch), drawing its choices from ``generator``
-    (default: one seeded by the run's seed and ``step``). Returns the rewirings as dicts."""
-    episodes, every_length = resampling_rollouts(config, step)
+    :func:`resampling_rollouts` (``drawn``, when the caller has them already) and the
+    ``counterexamples`` (episodes as act ids and targets, int ``(L,)`` each, appended as rows
+    of the batch), drawing its choices from ``generator`` (default: one seeded by the run's
+    seed and ``step``). Returns the rewirings as dicts."""
+    episodes, every_length = drawn or resampling_rollouts(config, step)
     shown = [
         dataclasses.replace(
             episodes,
