@@ -230,14 +230,9 @@ def command_line() -> str:
 
 def hardened(run: dict[str, Any]) -> str:
     """`` (hardened from M, proved at N in S s)`` for a boolean RNN run that hardened (or
-    ``until N, not verified``; records from before the one learner say ``per-preset recipe``),
-    else nothing."""
+    ``until N, not verified``), else nothing."""
     if run.get("harden_from") is None:
         return ""
-    if "verified_at" not in run:  # trained before the one learner
-        return (
-            f" (hardened from {run['harden_from']} until {run['steps_trained']}, per-preset recipe)"
-        )
     if run["verified_at"] is None:
         return f" (hardened from {run['harden_from']} until {run['steps_trained']}, not verified)"
     seconds = run["seconds_to_verified"]
@@ -277,11 +272,9 @@ def render(out: Path, docs: Path) -> None:
         "(`agents.resample`; its state merging reads episodes of every length besides,",
         "`agents.train.every_length_rollouts`), checking again after each rewiring (up to 8",
         "rounds, `agents.train.refine`), and stops once it verifies. A boolean run that reaches no",
-        "100% held-out eval before its proof shows – in the time column. Boolean rows marked",
-        '"per-preset recipe", and the GRU and LSTM rows so',
-        "far, were trained before this one learner, with the settings docs/results-notes.md",
-        "gives for them (the baselines: Adam lr 0.01, today's default too, and the first-error",
-        "loss).",
+        "100% held-out eval before it verifies shows – in the time column. The GRU and LSTM rows",
+        "were trained before the one learner, with the settings docs/results-notes.md gives for",
+        "them (Adam lr 0.01, today's default too, and the first-error loss).",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "

@@ -62,8 +62,6 @@ def test_the_hardening_cell_says_when_the_automaton_verified():
     from results import hardened
 
     assert hardened({"harden_from": None}) == ""
-    old = {"harden_from": 300, "steps_trained": 900}
-    assert hardened(old) == " (hardened from 300 until 900, per-preset recipe)"
     run = {"harden_from": 300, "steps_trained": 900, "verified_at": None}
     assert hardened(run) == " (hardened from 300 until 900, not verified)"
     run = {**run, "verified_at": 900, "seconds_to_verified": 12.4}
