@@ -270,19 +270,21 @@ def held_out_summary(result: TrainResult, config: TrainConfig) -> str:
     )
 
 
-def check_out_dir(out: Path, resume: bool, force: bool) -> None:
+def check_out_dir(out: Path, resume: bool, force: bool, resumable: bool = True) -> None:
     """Refuse to train into ``out`` when it holds a run, unless resuming it or ``force``; refuse
-    to resume when it holds none (:class:`~agents.errors.UsageError`). Creates ``out``, so a
-    folder the system refuses fails now (``OSError``), not at the first checkpoint."""
+    to resume when it holds none (:class:`~agents.errors.UsageError`; its advice names
+    ``--resume`` only for a command that has it, ``resumable``). Creates ``out``, so a folder
+    the system refuses fails now (``OSError``), not at the first checkpoint."""
     if resume and force:
         raise UsageError("--resume goes on with the run in OUT, --force trains over it: pick one")
     exists = (out / CHECKPOINT_DIR).exists()
     if resume and not exists:
         raise UsageError(f"--resume: {out} holds no run to resume (no {out / CHECKPOINT_DIR})")
     if exists and not resume and not force:
+        go_on = "--resume to go on with it, " if resumable else ""
         raise UsageError(
-            f"{out} already holds a run ({out / CHECKPOINT_DIR}); pass --resume to go on with "
-            "it, --force to train over it, or --out for another folder"
+            f"{out} already holds a run ({out / CHECKPOINT_DIR}); pass {go_on}--force to train "
+            "over it, or --out for another folder"
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -419,7 +421,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         raise UsageError(f"demo presets are {', '.join(DEMO_PRESETS)}; got {args.preset!r}")
     config = TrainConfig(env_id=args.preset)
     out = Path(args.out or run_name(config))
-    check_out_dir(out, resume=False, force=args.force)
+    check_out_dir(out, resume=False, force=args.force, resumable=False)
     print(f"training the boolean RNN on {config.env_id} (CPU) until its automaton verifies")
     started = time.perf_counter()
     result = train(config, out_dir=out)

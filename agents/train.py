@@ -497,8 +497,10 @@ def train(
 
     With ``resume``, training continues from ``out_dir/checkpoint`` (weights, optimizer and
     RNG state, step and curves), so an interrupted run ends with the same weights as an
-    uninterrupted one. Raises :class:`~agents.errors.CheckpointError` when there is no
-    checkpoint, or when it is another run's or corrupt (:func:`agents.checkpoint.restore_training`).
+    uninterrupted one; a run that stopped on a verified automaton is done, and resuming it
+    trains no step and leaves its weights as they were. Raises
+    :class:`~agents.errors.CheckpointError` when there is no checkpoint, or when it is another
+    run's or corrupt (:func:`agents.checkpoint.restore_training`).
     """
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
@@ -535,7 +537,8 @@ def train(
             save_checkpoint(checkpoint, model, model_kind, asdict(config), optimizer, asdict(state))
 
     started = time.perf_counter() - state.seconds
-    bar = tqdm(range(state.step, config.steps), disable=not progress, desc=config.env_id)
+    last = state.step if state.verified_at is not None else config.steps  # a verified run is done
+    bar = tqdm(range(state.step, last), disable=not progress, desc=config.env_id)
     for step in bar:
         batch = batch_rollouts(
             config.env_id,

@@ -35,7 +35,7 @@ def main() -> None:
 
     env = make_vec_env(partial(gym.make, args.env), n_envs=8, seed=0)
     mean_return, std_return = evaluate_policy(
-        PredictorPolicy(result.model), env, n_eval_episodes=100
+        PredictorPolicy(result.model, env), env, n_eval_episodes=100
     )
     print(f"{args.env}: mean return {mean_return:.3f} ± {std_return:.3f}")
 

@@ -3,13 +3,17 @@
 In memgym the agent's action is its guess of the next obs token, so a sequence predictor is a
 policy: it acts on its prediction, and an exact predictor earns the maximum return.
 :class:`PredictorPolicy` gives it SB3's ``predict`` signature, so that
-``stable_baselines3.common.evaluation.evaluate_policy(PredictorPolicy(model), env)`` scores it.
+``stable_baselines3.common.evaluation.evaluate_policy(PredictorPolicy(model, env), env)``
+scores it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch as th
+from gymnasium import spaces
 
 from agents.model import BooleanRNN
 
@@ -23,9 +27,29 @@ class PredictorPolicy:
 
     :param model: A boolean RNN whose act tokens are the env's observations and whose obs
         tokens are the env's actions
+    :param env: The env (or ``VecEnv``) it will play, to check that its observation and action
+        spaces are ``Discrete`` with the model's token counts; ``None`` skips the check
+    :raises TypeError: When ``model`` is not a :class:`BooleanRNN`
+    :raises ValueError: When ``env``'s spaces do not match the model's tokens
     """
 
-    def __init__(self, model: BooleanRNN) -> None:
+    def __init__(self, model: BooleanRNN, env: Any = None) -> None:
+        if not isinstance(model, BooleanRNN):
+            raise TypeError(
+                "PredictorPolicy plays a trained BooleanRNN (agents.train.train(...).model, or "
+                f"agents.checkpoint.load_checkpoint(path)[0]), got {type(model).__name__}"
+            )
+        if env is not None:
+            for name, space, tokens, of in (
+                ("observation", env.observation_space, model.num_act_tokens, "act"),
+                ("action", env.action_space, model.num_obs_tokens, "obs"),
+            ):
+                if not isinstance(space, spaces.Discrete) or space.n != tokens:
+                    raise ValueError(
+                        f"PredictorPolicy: the env's {name} space must be Discrete({tokens}), "
+                        f"the model's {of} tokens, got {space}: a predictor trained on another "
+                        "task would play it wrong"
+                    )
         self.model = model
 
     def predict(
@@ -45,6 +69,11 @@ class PredictorPolicy:
         :return: The action(s) and the next state
         """
         tokens = np.asarray(observation)
+        if not np.issubdtype(tokens.dtype, np.integer) or tokens.ndim > 1:
+            raise ValueError(
+                "PredictorPolicy reads one Discrete token per env (an int, or int (n_envs,)), "
+                f"got {tokens.dtype} {tokens.shape}"
+            )
         vectorized = tokens.ndim > 0
         tokens = tokens.reshape(-1)
         if state is None:

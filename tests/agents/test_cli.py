@@ -298,7 +298,8 @@ def run_dir(tmp_path_factory):
             ["train", "memgym/RememberEasy-v0", "--out", "RUN/checkpoint/config.json/x"],
             "cannot make the run folder (Not a directory)",
         ),
-        (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --resume"),
+        (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --force to"),
+        (["train", "memgym/RememberEasy-v0", "--out", "RUN"], "; pass --resume to go on with"),
     ],
 )
 def test_every_cli_error_is_one_line_with_exit_code_2(capsys, run_dir, popgym_run, argv, message):

@@ -279,11 +279,23 @@ def exact_remember_predictor(env: gym.Env) -> BooleanRNN:
 
 def test_exact_predictor_gets_full_return():
     env = make_vec_env(partial(gym.make, ENV_ID), n_envs=3, seed=0)
-    predictor = PredictorPolicy(exact_remember_predictor(env.envs[0]))
+    predictor = PredictorPolicy(exact_remember_predictor(env.envs[0]), env)
     mean_return, std_return = evaluate_policy(predictor, env, n_eval_episodes=30)
     assert mean_return == 1.0 and std_return == 0.0
     action, state = predictor.predict(np.int64(0))
     assert np.ndim(action) == 0 and state.shape == (1, 10)
+
+
+def test_the_predictor_policy_refuses_what_it_would_play_wrong():
+    model = exact_remember_predictor(gym.make(ENV_ID).unwrapped)
+    with pytest.raises(ValueError, match=r"observation space must be Discrete\(7\)"):
+        PredictorPolicy(model, gym.make("memgym/CountEasy-v0"))  # another task, same range
+    with pytest.raises(ValueError, match=r"observation space must be Discrete\(7\)"):
+        PredictorPolicy(model, gym.make("CartPole-v1"))
+    with pytest.raises(TypeError, match=r"plays a trained BooleanRNN.*got str"):
+        PredictorPolicy("runs/checkpoint")
+    with pytest.raises(ValueError, match=r"one Discrete token per env.*float64 \(4,\)"):
+        PredictorPolicy(model).predict(np.zeros(4))
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import agents.train
+from agents.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from agents.extract import Automaton, verify
 from agents.model import BooleanRNN
 from agents.ops import bound_parameter
@@ -272,6 +273,21 @@ def test_resume_inside_hardening_gives_the_uninterrupted_run(tmp_path, monkeypat
     assert resumed.resampled_at == whole.resampled_at
     state = resumed.model.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in whole.model.state_dict().items())
+
+
+def test_resuming_a_verified_run_trains_no_step_and_keeps_its_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(agents.train, "check_automaton", lambda model, config: "proof")
+    config = dataclasses.replace(SMALL, steps=80, harden_start=30, check_interval=20)
+    done = train(config, out_dir=tmp_path, progress=False)
+    assert done.verified_at == done.step == 50
+    saved = load_checkpoint(tmp_path / CHECKPOINT_DIR)[0].state_dict()
+    resumed = train(
+        dataclasses.replace(config, steps=200), out_dir=tmp_path, resume=True, progress=False
+    )
+    assert resumed.step == resumed.verified_at == 50 and resumed.loss == done.loss
+    again = load_checkpoint(tmp_path / CHECKPOINT_DIR)[0].state_dict()
+    assert all(torch.equal(v, again[k]) for k, v in saved.items())
+    assert all(torch.equal(v, resumed.model.state_dict()[k]) for k, v in saved.items())
 
 
 def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monkeypatch):
