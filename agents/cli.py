@@ -134,8 +134,13 @@ def run_name(config: TrainConfig) -> str:
     return name
 
 
+LARGEST = 2**63
+"""Every numeric option is below it: torch and NumPy hold counts and sizes in 64-bit integers."""
+
+
 def at_least(minimum: float, kind: Callable[[str], float] = int) -> Callable[[str], float]:
-    """An argparse ``type``: a number of ``kind`` no smaller than ``minimum``."""
+    """An argparse ``type``: a finite number of ``kind`` no smaller than ``minimum`` and below
+    :data:`LARGEST`."""
 
     def parse(text: str) -> float:
         try:
@@ -146,6 +151,8 @@ def at_least(minimum: float, kind: Callable[[str], float] = int) -> Callable[[st
             ) from None
         if not value >= minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        if not value < LARGEST:  # inf, or past what a C integer (a step count, a size) holds
+            raise argparse.ArgumentTypeError(f"must be below 2**63, got {text}")
         return value
 
     return parse
@@ -553,10 +560,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``memgym`` console script.
 
     Every :class:`~agents.errors.UsageError` (a bad option, env kwarg, device, scan method or
-    checkpoint) and ``OSError`` (a file or folder the system refuses) ends the command with one
-    line on stderr, ``memgym <command>: error: ...``,
-    and exit code 2, as argparse's own errors do; other exceptions are faults and keep their
-    traceback.
+    checkpoint), ``OSError`` (a file or folder the system refuses) and failed memory allocation
+    (sizes the machine cannot hold) ends the command with one line on stderr,
+    ``memgym <command>: error: ...``, and exit code 2, as argparse's own errors do; other
+    exceptions are faults and keep their traceback.
     """
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -568,6 +575,15 @@ def main(argv: list[str] | None = None) -> None:
         args.run(args)
     except (UsageError, OSError) as error:  # OSError: a folder or file the system refuses
         parser.exit(2, f"{parser.prog} {args.command}: error: {error}\n")
+    except (MemoryError, RuntimeError) as error:
+        if not isinstance(error, MemoryError) and "can't allocate memory" not in str(error):
+            raise  # a fault, not a size
+        parser.exit(
+            2,
+            f"{parser.prog} {args.command}: error: out of memory ({str(error).splitlines()[0]}); "
+            "ask for less: a smaller --batch-size or --state-dim, or shorter episodes or fewer "
+            "cards in --env-kwarg\n",
+        )
 
 
 if __name__ == "__main__":

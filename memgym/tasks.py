@@ -521,7 +521,7 @@ class AutomatonTask(SymbolTask):
         self.num_outputs = _check_at_least(
             num_outputs, "num_outputs", 2, "with one output no two states differ"
         )
-        self.machine_seed = integer(machine_seed, "machine_seed")
+        self.machine_seed = _check_at_least(machine_seed, "machine_seed", 0, "a NumPy seed")
         self.transitions, self.outputs = random_moore_machine(
             self.num_states, self.num_symbols, self.num_outputs, self.machine_seed
         )

@@ -299,6 +299,12 @@ def run_dir(tmp_path_factory):
             "cannot make the run folder (Not a directory)",
         ),
         (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --force to"),
+        (["train", "memgym/RememberEasy-v0", "--steps", "1" + "0" * 20], "--steps: must be below"),
+        (["train", "memgym/RememberEasy-v0", "--lr", "inf"], "--lr: must be below 2**63, got inf"),
+        (
+            ["train", "memgym/RememberEasy-v0", "--state-dim", "1000000", "--out", "RUN/big"],
+            "out of memory (",
+        ),
         (["train", "memgym/RememberEasy-v0", "--out", "RUN"], "; pass --resume to go on with"),
     ],
 )

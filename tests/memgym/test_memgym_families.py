@@ -170,6 +170,7 @@ def test_automaton_machine_depends_only_on_machine_seed():
         ("memgym/Automaton-v0", {"num_states": 1}, "num_states must be at least 2"),
         ("memgym/Automaton-v0", {"num_symbols": 0}, "num_symbols must be at least 1"),
         ("memgym/Automaton-v0", {"num_outputs": 1}, "num_outputs must be at least 2"),
+        ("memgym/Automaton-v0", {"machine_seed": -1}, "machine_seed must be at least 0"),
         ("memgym/Automaton-v0", {"machine_seed": "x"}, "machine_seed must be an integer"),
         ("memgym/ModCount-v0", {"n_range": (5, 4)}, "n_range"),
     ],
