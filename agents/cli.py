@@ -158,6 +158,14 @@ def at_least(minimum: float, kind: Callable[[str], float] = int) -> Callable[[st
     return parse
 
 
+def folder(text: str) -> str:
+    """An argparse ``type``: a folder's path, not empty (``''`` would fall back to the
+    default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder's path, got an empty one")
+    return text
+
+
 def positive_float(text: str) -> float:
     """An argparse ``type``: a number above 0."""
     value = at_least(0.0, float)(text)
@@ -184,6 +192,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     device = check_device(config.device)
     if config.model == "boolean":
         check_method(config.scan, device)
+    elif "scan" in given:
+        raise UsageError(f"--scan is the boolean RNN's scan method; a {config.model} has none")
     return config
 
 
@@ -494,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default=None,
+        type=folder,
         help="output folder (default runs/<env>-<model>-s<seed>, -k<hash> with --env-kwarg)",
     )
     p.add_argument(
@@ -549,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="train, evaluate and extract on an Easy preset"
     )
     p.add_argument("preset", nargs="?", default=DEFAULT_DEMO, help=", ".join(DEMO_PRESETS))
-    p.add_argument("--out", help="output folder (default runs/<env>-boolean-s0)")
+    p.add_argument("--out", type=folder, help="output folder (default runs/<env>-boolean-s0)")
     p.add_argument("--force", action="store_true", help="train over a run already in OUT")
     p.set_defaults(run=cmd_demo)
     commands.metavar = "{" + ",".join(commands.choices) + "}"  # named when none is given

@@ -301,6 +301,9 @@ def run_dir(tmp_path_factory):
         (["demo", "--out", "RUN"], "RUN already holds a run (RUN/checkpoint); pass --force to"),
         (["train", "memgym/RememberEasy-v0", "--steps", "1" + "0" * 20], "--steps: must be below"),
         (["train", "memgym/RememberEasy-v0", "--lr", "inf"], "--lr: must be below 2**63, got inf"),
+        (["train", "memgym/RememberEasy-v0", "--out", ""], "--out: expected a folder's path"),
+        (["demo", "--out", " "], "--out: expected a folder's path, got an empty one"),
+        (["train", "memgym/RememberEasy-v0", "--model", "gru", "--scan", "blelloch"], "a gru has"),
         (
             ["train", "memgym/RememberEasy-v0", "--state-dim", "1000000", "--out", "RUN/big"],
             "out of memory (",
