@@ -21,6 +21,7 @@ from gymnasium import spaces
 from gymnasium.utils import RecordConstructorArgs
 
 from agents.sb3.tokens import is_token_space, token_radices
+from memgym.core import integer
 
 LENGTH_KEY = "length"
 HISTORY_KEY = "history"
@@ -82,14 +83,14 @@ class TokenHistoryWrapper(gym.ObservationWrapper, RecordConstructorArgs):
     :param env: Environment whose observations are ``Discrete``, 1-D ``MultiDiscrete``,
         ``Box``, or a ``Dict`` of them
     :param max_length: Number of steps the history holds
-    :raises ValueError: on another observation space, or ``max_length`` not an integer ≥ 1
+    :raises ValueError: on another observation space or ``max_length < 1``
+    :raises TypeError: when ``max_length`` is not an integer (``memgym.core.integer``)
     """
 
     def __init__(self, env: gym.Env, max_length: int) -> None:
         RecordConstructorArgs.__init__(self, max_length=max_length)
         gym.ObservationWrapper.__init__(self, env)
-        if isinstance(max_length, bool) or not isinstance(max_length, int | np.integer):
-            raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+        max_length = integer(max_length, "max_length", "a positive integer")
         if max_length < 1:
             raise ValueError(f"max_length must be a positive integer, got {max_length}")
         self.max_length = max_length

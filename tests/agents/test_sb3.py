@@ -67,8 +67,10 @@ def test_history_wrapper_keeps_the_episode_tokens():
 
 
 def test_unsupported_spaces_are_refused():
-    for bad in (0, "17", 2.5, True):
-        with pytest.raises(ValueError, match="max_length must be a positive integer"):
+    with pytest.raises(ValueError, match="max_length must be a positive integer"):
+        TokenHistoryWrapper(gym.make("FrozenLake-v1"), 0)
+    for bad in ("17", 2.5, True):
+        with pytest.raises(TypeError, match="max_length must be a positive integer"):
             TokenHistoryWrapper(gym.make("FrozenLake-v1"), bad)
     with pytest.raises(ValueError, match="Discrete, 1-D MultiDiscrete and Box"):
         TokenHistoryWrapper(TextEnv(), 8)
