@@ -17,6 +17,8 @@ answer bits that name the outputs grow from them (:func:`agents.resample.answer_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -118,22 +120,21 @@ def one_hot_reencode(
 def merged_reencode(
     model: BooleanRNN,
     optimizer: torch.optim.Optimizer,
-    act: Tensor,
-    target: Tensor,
-    mask: Tensor,
+    batches: Iterable[tuple[Tensor, Tensor, Tensor]],
     margin: float,
 ) -> list[int]:
-    """Rewrite ``model`` as the Moore machine RPNI merges from the batch's prefix tree
-    (:func:`agents.merge.merge_states`; ``act``, ``target``, ``mask`` ``(B, T)``), one bit per
-    state naming its output, entries at ``±margin``, Adam's moments cleared; the bits that now
-    hold the states (none, and the model untouched, when the merge needs more states than the
-    model has bits or gives up)."""
-    machine = merge_states(
-        *(x.cpu().numpy() for x in (act, target, mask)), len(model.A), model.state_dim
-    )
-    if machine is None:
-        return []
-    return write_machine(model, optimizer, machine.transitions, 0, machine.outputs, margin)
+    """Rewrite ``model`` as the Moore machine RPNI merges from a batch's prefix tree
+    (:func:`agents.merge.merge_states`), one bit per state naming its output, entries at
+    ``±margin``, Adam's moments cleared. ``batches`` (``act``, ``target``, ``mask`` ``(B, T)``
+    each) are merged in turn until one gives a machine within the model's bits; the rest are
+    not read. Returns the bits that now hold the states (none, and the model untouched, when
+    no batch does)."""
+    for act, target, mask in batches:
+        arrays = (x.cpu().numpy() for x in (act, target, mask))
+        machine = merge_states(*arrays, len(model.A), model.state_dim)
+        if machine is not None:
+            return write_machine(model, optimizer, machine.transitions, 0, machine.outputs, margin)
+    return []
 
 
 def write_machine(

@@ -25,8 +25,9 @@ bits directly from the mistakes of the thresholded automaton (:mod:`agents.extra
 - If outputs are still missed, the model's states do not hold what the answers need and no
   growth of one bit finds it (a random Moore machine, Tomita 6): the model is rewritten as the
   Moore machine that RPNI's state merging learns from the batch (:mod:`agents.merge`), or
-  from the ``merge_batch`` it is given (the training loop adds episodes of every length,
-  :func:`agents.train.every_length_rollouts`), when it fits the model's bits.
+  from the first of the ``merge_batches`` it is given that merges into a machine within the
+  model's bits (the training loop adds ever more episodes of every length,
+  :class:`agents.train.MergeLadder`).
 
 New entries have magnitude :data:`RESAMPLE_MARGIN`, so hardening's row noise does not flip
 them; useless bits are turned off again by training. What each rule did on which task is in
@@ -36,7 +37,7 @@ docs/results-notes.md.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -199,12 +200,13 @@ def resample_dormant_bits(
     mask: Tensor,
     generator: torch.Generator,
     step: int = 0,
-    merge_batch: tuple[Tensor, Tensor, Tensor] | None = None,
+    merge_batches: Iterable[tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> list[Resample]:
     """Rewire one dormant bit for each output the automaton over-shares on the batch (``act``,
     ``target``, ``mask`` ``(B, T)``), then, round by round, give each output it misses the
     first growth of :data:`RULES` that the evidence allows (see the module doc); the state
-    merging reads ``merge_batch`` (``act``, ``target``, ``mask``; default the batch). Returns
+    merging reads ``merge_batches`` in turn (``act``, ``target``, ``mask`` each; default the
+    batch), until one merges into a machine within the bits. Returns
     the rewirings done (none when nothing is over-shared or missed, or no bit is dormant)."""
     rewirer = _Rewirer(model, optimizer, generator, step)
     _answer_bits(rewirer, _look(model, act, target, mask))
@@ -217,8 +219,8 @@ def resample_dormant_bits(
         while bits and _grow(rewirer, view := _look(model, act, target, mask), links):
             pass
     if _missed(view):
-        merged = merge_batch if merge_batch is not None else (act, target, mask)
-        bits = merged_reencode(model, optimizer, *merged, RESAMPLE_MARGIN)
+        batches = merge_batches if merge_batches is not None else [(act, target, mask)]
+        bits = merged_reencode(model, optimizer, batches, RESAMPLE_MARGIN)
         rewirer.done += [Resample(step, MERGED, ANY, ANY, bit) for bit in bits]
     return rewirer.done
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,13 @@ COUNTEREXAMPLE_STATES = 100_000
 """Product states the search for a counterexample, added to a resampling's batch, may visit."""
 MERGE_EPISODES = 16_384
 """Episodes of every length (:func:`every_length_rollouts`) the state merging of a resampling
-reads besides its batch: RPNI merged AutomatonMedium's 32-state machine (36 states with the
-answers) from 16,384 on each of 4 draws tried, and from 8,192 on 2 of 3 (241 states on the
-third)."""
+reads first besides its batch (:class:`MergeLadder`): RPNI merged AutomatonMedium's 32-state
+machine (36 states with the answers) from 16,384 on each of 4 draws tried, and from 8,192 on
+2 of 3 (241 states on the third)."""
+MERGE_TOKENS = 2**23
+"""Act tokens of every length a batch of the :class:`MergeLadder` may hold: AutomatonHard's
+262,144 episodes of every length hold 6.8 M, and their prefix tree took 3.6 GB and 19 s to
+build and merge."""
 REFINE_ROUNDS = 8
 """Rounds of check, counterexample and rewiring one check may run (:func:`refine`): each
 rewiring is checked at once, not a ``check_interval`` later. CountMedium seeds 0 and 2 took
@@ -169,6 +174,7 @@ class TrainState:
     seconds_to_verified: float | None = None  # training wall-clock time then
     resamples: list[dict[str, int]] = field(default_factory=list)  # dormant bits rewired
     resampled_at: list[int] = field(default_factory=list)  # steps whose check drew episodes
+    merge_draws: list[int] = field(default_factory=list)  # every-length batches each one drew
 
 
 @dataclass
@@ -247,9 +253,11 @@ def answer_accuracy(logits: Tensor, rollouts: Rollouts) -> float:
     return (logits[rows, steps].argmax(-1) == answers).float().mean().item()
 
 
-def batch_seed(seed: int, stream: int, step: int) -> int:
-    """Seed of the batch drawn at ``step`` of the ``stream`` (training or held-out) of a run."""
-    return int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0])
+def batch_seed(seed: int, stream: int, step: int, draw: int = 0) -> int:
+    """Seed of the batch drawn at ``step`` of the ``stream`` (training or held-out) of a run,
+    or of its ``draw``-th batch where a step draws several."""
+    entropy = [seed, stream, step, *([draw] if draw else [])]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def to_tensors(rollouts: Rollouts, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
@@ -332,25 +340,32 @@ def refine(
     found so far (:func:`shortest_counterexample`), and check again, for at most
     :data:`REFINE_ROUNDS` rounds or until a round rewires nothing. The rewirings are added to
     ``state.resamples``, and the step to ``state.resampled_at`` (once: every round reads the
-    same episodes, :func:`resampling_rollouts`); returns how the automaton was found right, or
+    same episodes, :func:`resampling_rollouts`, and one :class:`MergeLadder`) with the
+    ladder's draws to ``state.merge_draws``; returns how the automaton was found right, or
     None."""
     generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, state.step))
     counterexamples: list[tuple[np.ndarray, np.ndarray]] = []
-    drawn = None  # the check's episodes, drawn once for all its rounds
+    episodes = None  # the check's episodes, drawn once for all its rounds
+    ladder = MergeLadder(config, state.step)
+    verified_by = None
     for _ in range(REFINE_ROUNDS):
         verified_by = check_automaton(model, config)
         if verified_by:
-            return verified_by
+            break
         found = shortest_counterexample(model, config)
         counterexamples += [] if found is None else [found]
-        if drawn is None:
-            drawn = resampling_rollouts(config, state.step)
-            state.resampled_at.append(state.step)
-        done = resample(model, optimizer, config, state.step, counterexamples, generator, drawn)
+        if episodes is None:
+            episodes = resampling_rollouts(config, state.step)
+        done = resample(
+            model, optimizer, config, state.step, counterexamples, generator, episodes, ladder
+        )
         state.resamples += done
         if not done:
-            return None
-    return None
+            break
+    if episodes is not None:
+        state.resampled_at.append(state.step)
+        state.merge_draws.append(ladder.draws)
+    return verified_by
 
 
 def resample(
@@ -360,14 +375,17 @@ def resample(
     step: int,
     counterexamples: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     generator: torch.Generator | None = None,
-    drawn: tuple[Rollouts, Rollouts | None] | None = None,
+    episodes: Rollouts | None = None,
+    ladder: MergeLadder | None = None,
 ) -> list[dict[str, int]]:
-    """Rewire dormant bits (:mod:`agents.resample`) from the episodes of
-    :func:`resampling_rollouts` (``drawn``, when the caller has them already) and the
-    ``counterexamples`` (episodes as act ids and targets, int ``(L,)`` each, appended as rows
-    of the batch), drawing its choices from ``generator`` (default: one seeded by the run's
-    seed and ``step``). Returns the rewirings as dicts."""
-    episodes, every_length = drawn or resampling_rollouts(config, step)
+    """Rewire dormant bits (:mod:`agents.resample`) from ``episodes`` (default: those of
+    :func:`resampling_rollouts`) and the ``counterexamples`` (episodes as act ids and targets,
+    int ``(L,)`` each, appended as rows of the batch), the state merging reading the batches
+    of ``ladder`` (default: a fresh :class:`MergeLadder`), drawing its choices from
+    ``generator`` (default: one seeded by the run's seed and ``step``). Returns the rewirings
+    as dicts."""
+    if episodes is None:
+        episodes = resampling_rollouts(config, step)
     shown = [
         dataclasses.replace(
             episodes,
@@ -380,35 +398,75 @@ def resample(
     ]
     episodes = stack_rollouts(episodes, *shown)
     device = next(model.parameters()).device
-    merge_batch = None
-    if every_length is not None:
-        merge_batch = to_tensors(stack_rollouts(episodes, every_length), device)
+    ladder = ladder or MergeLadder(config, step)
     if generator is None:
         generator = torch.Generator().manual_seed(batch_seed(config.seed, RESAMPLE_STREAM, step))
     done = resample_dormant_bits(
-        model, optimizer, *to_tensors(episodes, device), generator, step, merge_batch
+        model,
+        optimizer,
+        *to_tensors(episodes, device),
+        generator,
+        step,
+        ladder.batches(episodes, device),
     )
     return [dataclasses.asdict(r) for r in done]
 
 
-def resampling_rollouts(config: TrainConfig, step: int) -> tuple[Rollouts, Rollouts | None]:
-    """The episodes a resampling at ``step`` reads: ``resample_episodes`` fresh episodes of
-    the task, and the :data:`MERGE_EPISODES` episodes of every length
-    (:func:`every_length_rollouts`) its state merging reads besides (None for an env that is
-    not a memgym task), both seeded by the run's seed and ``step``."""
-    episodes = batch_rollouts(
+def resampling_rollouts(config: TrainConfig, step: int) -> Rollouts:
+    """The ``resample_episodes`` fresh episodes of the task a resampling at ``step`` reads,
+    seeded by the run's seed and ``step``."""
+    return batch_rollouts(
         config.env_id,
         config.resample_episodes,
         batch_seed(config.seed, RESAMPLE_BATCH_STREAM, step),
         **curriculum_kwargs(config, step - 1),
     )
-    every_length = every_length_rollouts(
-        config.env_id,
-        config.env_kwargs,
-        MERGE_EPISODES,
-        batch_seed(config.seed, MERGE_BATCH_STREAM, step),
-    )
-    return episodes, every_length
+
+
+def merge_rollouts(config: TrainConfig, step: int, draw: int = 0) -> Rollouts | None:
+    """The ``draw``-th batch of episodes of every length (:func:`every_length_rollouts`) of
+    the :class:`MergeLadder` of a check at ``step``: ``MERGE_EPISODES * 2**draw`` episodes,
+    seeded by the run's seed, ``step`` and ``draw``; None for an env that is not a memgym
+    task."""
+    seed = batch_seed(config.seed, MERGE_BATCH_STREAM, step, draw)
+    return every_length_rollouts(config.env_id, config.env_kwargs, MERGE_EPISODES << draw, seed)
+
+
+@dataclass
+class MergeLadder:
+    """The batches the state merging of one check reads, in turn, until one merges into a
+    machine within the model's bits (:func:`agents.resample.resample_dormant_bits`): the
+    resampling's episodes with :data:`MERGE_EPISODES` episodes of every length
+    (:func:`merge_rollouts`), then with twice as many, and so on while a batch holds at most
+    :data:`MERGE_TOKENS` act tokens of every length.
+
+    RPNI learns the task's machine once its batch holds a characteristic sample, and on a
+    sparser one may need more states than the model has bits: AutomatonHard's 128-state
+    machine (136 states with the answers) merged from 131,072 episodes of every length, and
+    from neither 16,384 nor 65,536 (more than 272 states). Only the first round of a check
+    that reaches the merge climbs; its later rounds read the first batch with their added
+    counterexample, so a merge that no batch allows costs one climb a check. ``draws``
+    counts the batches of every length drawn so far (each a fresh draw)."""
+
+    config: TrainConfig
+    step: int
+    draws: int = 0
+
+    def batches(
+        self, episodes: Rollouts, device: torch.device
+    ) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """``act``, ``target``, ``mask`` of each batch of the ladder on ``episodes``, drawn as
+        they are asked for; just ``episodes`` for an env that is not a memgym task."""
+        climb = self.draws == 0
+        for draw in itertools.count():
+            every_length = merge_rollouts(self.config, self.step, draw)
+            if every_length is None:
+                yield to_tensors(episodes, device)
+                return
+            self.draws = max(self.draws, draw + 1)
+            yield to_tensors(stack_rollouts(episodes, every_length), device)
+            if not climb or 2 * int(every_length.mask.sum()) > MERGE_TOKENS:
+                return
 
 
 def stack_rollouts(first: Rollouts, *others: Rollouts) -> Rollouts:

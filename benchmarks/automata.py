@@ -7,8 +7,9 @@ skipped unless ``--force``):
 - ``rpni``: AALpy's RPNI (passive) from the episodes the boolean RNN of that seed read
   (``agents.train``'s batch seeds): its training batches (steps × batch size, at most
   ``--rpni-episodes``; when there is no boolean record yet, ``--rpni-episodes``) and the
-  episodes of each of its resamplings (``agents.train.resampling_rollouts``: fresh episodes
-  and episodes of every length), every prefix of each episode labelled with its target. A
+  episodes of each of its resamplings (``agents.train.resampling_rollouts``: fresh episodes,
+  and ``agents.train.merge_rollouts``: the batches of every length its merge ladder drew),
+  every prefix of each episode labelled with its target. A
   run past ``--timeout`` seconds is recorded as not finished.
 - ``lstar``: AALpy's L* (active), the system under learning the task's every-length reference
   machine (``memgym.reference(..., every_length=True)``), the equivalence oracle random walks
@@ -64,7 +65,14 @@ from torch import Tensor, nn
 
 from agents.evaluate import evaluate
 from agents.extract import MooreTable
-from agents.train import TRAIN_STREAM, TrainConfig, batch_seed, resampling_rollouts, train
+from agents.train import (
+    TRAIN_STREAM,
+    TrainConfig,
+    batch_seed,
+    merge_rollouts,
+    resampling_rollouts,
+    train,
+)
 from agents.verify import EPISODE_END
 from memgym import PRESETS, ReferenceMachine, Rollouts, batch_rollouts, memgym_task, reference
 from memgym.machine import TooManyStates
@@ -257,10 +265,13 @@ def rpni(
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     resampled_at: Sequence[int] = (),
+    merge_draws: Sequence[int] = (),
 ) -> dict[str, Any]:
     """RPNI from the first ``episodes`` episodes of the training batches ``agents.train`` draws
     for ``seed`` on ``env`` (``env_kwargs`` as ``gym.make``'s) and the episodes its
-    resamplings at the steps ``resampled_at`` read (``agents.train.resampling_rollouts``); the
+    resamplings at the steps ``resampled_at`` read (``agents.train.resampling_rollouts``, and
+    ``merge_draws`` batches of ``agents.train.merge_rollouts`` each; one each where
+    ``merge_draws`` is shorter: a run before the merge ladder drew one at each); the
     record's fields: seconds from the rollouts to the machine (building RPNI's data, its tree
     and its merges), episodes in all, distinct prefixes, and :func:`machine_report`'s."""
     from aalpy.learning_algs import run_RPNI
@@ -268,8 +279,10 @@ def rpni(
     env_kwargs = env_kwargs or {}
     config = TrainConfig(env_id=env, env_kwargs=env_kwargs, seed=seed)
     batches = list(training_batches(env, episodes, seed, config.batch_size, env_kwargs))
-    for step in resampled_at:
-        batches += [r for r in resampling_rollouts(config, step) if r is not None]
+    draws = [*merge_draws, *[1] * (len(resampled_at) - len(merge_draws))]
+    for step, drawn in zip(resampled_at, draws, strict=True):
+        every_length = [merge_rollouts(config, step, draw) for draw in range(drawn)]
+        batches += [resampling_rollouts(config, step), *filter(None, every_length)]
     started = time.perf_counter()  # from the rollouts: RPNI's data, its tree, its merges
     data = rpni_data(batches)
     machine = run_RPNI(data, automaton_type="moore", print_info=False)
@@ -282,9 +295,17 @@ def rpni(
     }
 
 
-def learn_rpni(job: Job, resampled_at: Sequence[int] = ()) -> dict[str, Any]:
+def learn_rpni(
+    job: Job, resampled_at: Sequence[int] = (), merge_draws: Sequence[int] = ()
+) -> dict[str, Any]:
     """:func:`rpni` on a job's preset, seed, episodes and resampling steps."""
-    return rpni(env_id(job.preset), job.rpni_episodes, job.seed, resampled_at=resampled_at)
+    return rpni(
+        env_id(job.preset),
+        job.rpni_episodes,
+        job.seed,
+        resampled_at=resampled_at,
+        merge_draws=merge_draws,
+    )
 
 
 def reference_sul(machine: ReferenceMachine) -> Any:
@@ -445,6 +466,7 @@ def learn_boolean(job: Job, runs: Path) -> dict[str, Any]:
         "steps": steps,
         "episodes": steps * record["train_config"]["batch_size"],  # its training batches
         "resampled_at": record.get("resampled_at", []),  # (not kept before 2026-11-30)
+        "merge_draws": record.get("merge_draws", []),  # (not kept before 2026-11-30)
         "seconds": record["seconds"],
         # a run that did not stop on its check but whose final automaton verified: its end
         "seconds_to_verified": record["seconds_to_verified"]
@@ -510,8 +532,12 @@ def run_job(job: Job, out: Path, runs: Path = ROOT / "runs" / "results") -> dict
         boolean = read_records(out, job.preset, "boolean")
         same_seed = [run for run in boolean if run["seed"] == job.seed]
         episodes = min([job.rpni_episodes, *(run["episodes"] for run in same_seed)])
-        resampled_at = same_seed[0].get("resampled_at", []) if same_seed else []
-        learner = functools.partial(learn_rpni, resampled_at=resampled_at)
+        boolean_run = same_seed[0] if same_seed else {}
+        learner = functools.partial(
+            learn_rpni,
+            resampled_at=boolean_run.get("resampled_at", []),
+            merge_draws=boolean_run.get("merge_draws", []),
+        )
         fields = within(learner, replace(job, rpni_episodes=episodes))
     elif job.learner == "lstar":
         fields = within(learn_lstar, job)
@@ -570,7 +596,8 @@ def render(out: Path, docs: Path) -> Path:
         "time), RPNI (AALpy, passive, from the episodes the boolean RNN of seed 0 read: its",
         "training batches, at most `--rpni-episodes`, by default",
         f"{RPNI_EPISODES:,}, and the episodes of each of its resamplings, fresh ones and",
-        "ones of every length, `agents.train.resampling_rollouts`) and L* (AALpy, active: the",
+        "the batches of every length its merge ladder drew, `agents.train.resampling_rollouts`",
+        "and `agents.train.merge_rollouts`) and L* (AALpy, active: the",
         "every-length reference",
         "machine answers its membership queries; random walks from each hypothesis state ending",
         f"in a distinguishing suffix, then {ORACLE_EPISODES:,} valid episodes of up to twice the",

@@ -8,8 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import agents.merge
 from agents.extract import Automaton, prove
-from agents.merge import UNKNOWN, merge_states, prefix_tree
+from agents.merge import MIN_WORK, UNKNOWN, WORK_PER_NODE, merge_states, prefix_tree, work_budget
 from agents.model import BooleanRNN
 from agents.reencode import merged_reencode, write_machine
 from agents.resample import MERGED, resample_dormant_bits
@@ -101,6 +102,19 @@ def test_prefix_tree_refuses_a_mask_with_a_gap():
         prefix_tree(act, target, np.array([[True, False, True]]), 1)
 
 
+def test_the_work_budget_grows_with_the_prefix_tree(monkeypatch):
+    env_id = "memgym/AutomatonEasy-v0"
+    act, target, mask = arrays(env_id, 512, 0)
+    tokens = num_act_tokens(env_id)
+    assert work_budget(10) == MIN_WORK and work_budget(10**7) == WORK_PER_NODE * 10**7
+
+    monkeypatch.setattr(agents.merge, "MIN_WORK", 10)
+    monkeypatch.setattr(agents.merge, "WORK_PER_NODE", 0)  # 10 steps: too few
+    assert merge_states(act, target, mask, tokens, max_states=32) is None
+    monkeypatch.setattr(agents.merge, "WORK_PER_NODE", 4)
+    assert merge_states(act, target, mask, tokens, max_states=32) is not None
+
+
 def test_merge_states_gives_up_on_a_bad_batch_or_past_its_budgets():
     env_id = "memgym/AutomatonEasy-v0"
     act, target, mask = arrays(env_id, 512, 0)
@@ -129,9 +143,27 @@ def test_merged_reencode_leaves_a_model_too_small_untouched():
     model = BooleanRNN(num_act_tokens(env_id), 4, 4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
 
-    batch = (torch.as_tensor(a) for a in arrays(env_id, 512, 0))
-    assert merged_reencode(model, torch.optim.Adam(model.parameters()), *batch, 40.0) == []
+    batch = tuple(torch.as_tensor(a) for a in arrays(env_id, 512, 0))
+    assert merged_reencode(model, torch.optim.Adam(model.parameters()), [batch], 40.0) == []
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_merged_reencode_writes_the_first_batch_that_merges_and_reads_no_further():
+    env_id = "memgym/AutomatonEasy-v0"
+    ref = reference(env_id, every_length=True)
+    model = BooleanRNN(num_act_tokens(env_id), len(ref.obs_tokens), 32)
+    good = tuple(torch.as_tensor(a) for a in arrays(env_id, 2048, 1))
+    same_prefix = torch.tensor([[0, 1], [0, 1]])
+    clashing = (same_prefix, torch.tensor([[2, 3], [2, 4]]), torch.ones(2, 2, dtype=torch.bool))
+
+    def batches():
+        yield clashing  # one prefix, two targets: no machine
+        yield good
+        pytest.fail("a batch after the one that merged was drawn")
+
+    bits = merged_reencode(model, torch.optim.Adam(model.parameters()), batches(), 40.0)
+
+    assert bits and prove(Automaton.from_model(model), ref).proved
 
 
 def test_resampling_merges_a_model_that_learned_nothing_of_a_random_machine():
@@ -162,9 +194,9 @@ def test_the_merge_reads_episodes_of_every_length_where_the_answers_lie_deep(env
     every_length = every_length_rollouts(env_id, kwargs, 2048, 2)
 
     proved = []
-    for merge_batch in (None, to_tensors(every_length, torch.device("cpu"))):
+    for merge_batches in (None, [to_tensors(every_length, torch.device("cpu"))]):
         model = still_model(len(ref.act_tokens), len(ref.obs_tokens), 32)
         optimizer = torch.optim.Adam(model.parameters())
-        done = resample_dormant_bits(model, optimizer, *batch, torch.Generator(), 0, merge_batch)
+        done = resample_dormant_bits(model, optimizer, *batch, torch.Generator(), 0, merge_batches)
         proved.append(prove(Automaton.from_model(model), ref).proved)
     assert proved == [False, True] and done[-1].output == MERGED

@@ -200,6 +200,38 @@ def test_episodes_of_every_length_run_from_the_shortest_the_task_allows(env_id, 
     assert every_length_rollouts("CartPole-v1", {}, 10, seed=0) is None
 
 
+def test_the_merge_ladder_doubles_its_episodes_of_every_length_up_to_its_token_budget(
+    monkeypatch,
+):
+    monkeypatch.setattr(agents.train, "MERGE_EPISODES", 8)
+    config = TrainConfig(env_id="memgym/CountEasy-v0", seed=3)
+    episodes = batch_rollouts(config.env_id, 5, seed=0)
+    every_length = [agents.train.merge_rollouts(config, 40, draw) for draw in range(4)]
+    tokens = [int(rollouts.mask.sum()) for rollouts in every_length]
+    first_seed = agents.train.batch_seed(3, agents.train.MERGE_BATCH_STREAM, 40)
+    assert (
+        every_length[0].act == every_length_rollouts(config.env_id, {}, 8, first_seed).act
+    ).all()
+    monkeypatch.setattr(agents.train, "MERGE_TOKENS", 2 * tokens[2] - 1)  # no room for a 4th
+    ladder = agents.train.MergeLadder(config, 40)
+
+    batches = list(ladder.batches(episodes, torch.device("cpu")))
+
+    assert [len(act) for act, _, _ in batches] == [5 + 8, 5 + 16, 5 + 32]
+    for (act, _, mask), drawn in zip(batches, every_length, strict=False):
+        assert (act[5:, : drawn.act.shape[1]] == torch.as_tensor(drawn.act)).all()
+        assert mask[:5].sum() == episodes.mask.sum() and mask[5:].sum() == drawn.mask.sum()
+    assert ladder.draws == 3
+    again = list(ladder.batches(episodes, torch.device("cpu")))  # a later round: no climb
+    assert len(again) == 1 and torch.equal(again[0][0], batches[0][0]) and ladder.draws == 3
+    lazy = agents.train.MergeLadder(config, 40)
+    next(lazy.batches(episodes, torch.device("cpu")))
+    assert lazy.draws == 1  # drawn as asked for
+    cartpole = agents.train.MergeLadder(dataclasses.replace(config, env_id="CartPole-v1"), 40)
+    ((act, _, _),) = cartpole.batches(episodes, torch.device("cpu"))  # the batch alone
+    assert torch.equal(act, torch.as_tensor(episodes.act)) and cartpole.draws == 0
+
+
 def test_stacked_rollouts_keep_every_row_padded_with_invalid_steps():
     short = batch_rollouts("memgym/CountEasy-v0", 3, seed=0, n_range=(1, 2))
     long = batch_rollouts("memgym/CountEasy-v0", 2, seed=1)
@@ -293,8 +325,8 @@ def test_resuming_a_verified_run_trains_no_step_and_keeps_its_weights(tmp_path, 
 def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monkeypatch):
     calls = []
 
-    def recorder(model, optimizer, act, target, mask, generator, step, merge_batch):
-        assert len(merge_batch[0]) == len(act) + agents.train.MERGE_EPISODES
+    def recorder(model, optimizer, act, target, mask, generator, step, merge_batches):
+        assert len(next(iter(merge_batches))[0]) == len(act) + agents.train.MERGE_EPISODES
         calls.append((step, len(act), int(torch.randint(1000, (1,), generator=generator))))
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
@@ -309,6 +341,7 @@ def test_an_unverified_check_resamples_from_fresh_episodes_and_is_recorded(monke
     rounds = agents.train.REFINE_ROUNDS
     assert [(step, size) for step, size, _ in calls] == [(37, 9)] * rounds + [(44, 9)] * rounds
     assert result.resampled_at == [37, 44]  # once a check: its rounds read the same episodes
+    assert result.merge_draws == [1, 1]  # each round read the ladder's first batch, no more
     assert result.resamples == [
         {"step": s, "output": 2, "token": 1, "source": 3, "bit": 4} for s, _, _ in calls
     ]
@@ -324,8 +357,9 @@ def test_a_check_goes_on_rewiring_with_every_counterexample_until_the_automaton_
 ):
     batches, streams = [], [np.array([0, 1, 0]), np.array([1, 1, 1, 1])]
 
-    def recorder(model, optimizer, act, target, mask, generator, step, merge_batch):
-        assert (merge_batch[0][: len(act), : act.shape[1]] == act).all()  # the batch, then more
+    def recorder(model, optimizer, act, target, mask, generator, step, merge_batches):
+        first = next(iter(merge_batches))[0]
+        assert (first[: len(act), : act.shape[1]] == act).all()  # the batch, then more
         batches.append(act)
         return [Resample(step, output=2, token=1, source=3, bit=4)]
 
@@ -375,7 +409,7 @@ def test_a_failed_check_adds_the_counterexample_to_the_resampling_batch(monkeypa
     seen = []
     stream = np.array([0, 1] * 40)  # longer than any episode of the batch
 
-    def recorder(model, optimizer, act, target, mask, generator, step, merge_batch):
+    def recorder(model, optimizer, act, target, mask, generator, step, merge_batches):
         seen.append((act, target, mask))
         return []
 

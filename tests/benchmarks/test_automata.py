@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import automata  # noqa: E402
 import sweep  # noqa: E402
 
+import agents.train  # noqa: E402
 import memgym  # noqa: E402
 from agents.export import MooreTable  # noqa: E402
 from agents.train import MERGE_EPISODES, TrainConfig  # noqa: E402
@@ -52,6 +53,16 @@ def test_rpni_reads_the_episodes_of_each_resampling_of_the_boolean_rnn_too():
 
     assert fields["episodes"] == 300 + 2 * (config.resample_episodes + MERGE_EPISODES)
     assert fields["equivalent"] is True
+
+
+def test_rpni_reads_each_batch_of_every_length_the_merge_ladder_drew(monkeypatch):
+    monkeypatch.setattr(agents.train, "MERGE_EPISODES", 64)
+    config = TrainConfig(env_id=REMEMBER, env_kwargs=TINY, seed=0)
+    fields = automata.rpni(
+        REMEMBER, episodes=300, seed=0, env_kwargs=TINY, resampled_at=[7, 9], merge_draws=[3, 0]
+    )
+
+    assert fields["episodes"] == 300 + 2 * config.resample_episodes + 64 * (1 + 2 + 4)
 
 
 def test_lstar_learns_the_minimal_reference_machine():
