@@ -239,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"hardened from step {result.harden_from} to {result.step}")
     grown = [r for r in result.resamples if r["output"] not in (MERGED, REENCODED)]
     if grown:
-        print(f"rewired {len(grown)} dormant state bits (agents.resample)")
+        print(f"rewired {len(grown)} dormant state bit{'s' * (len(grown) != 1)} (agents.resample)")
     reencoded = [r["step"] for r in result.resamples if r["output"] == REENCODED]
     if reencoded:
         print(

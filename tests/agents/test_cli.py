@@ -10,10 +10,12 @@ import sys
 
 import pytest
 
+import agents.cli
 from agents.cli import main, parse_env_kwargs, run_name
 from agents.errors import UsageError
 from agents.extract import verify
-from agents.train import TrainConfig, train
+from agents.resample import MERGED, REENCODED
+from agents.train import TrainConfig, TrainResult, train
 
 
 def test_parse_env_kwargs():
@@ -72,8 +74,7 @@ def test_train_on_a_random_machine_merges_states_and_proves(tmp_path, capsys):
     main([*args, "--check-interval", "20", "--out", str(tmp_path)])
     printed = capsys.readouterr().out
     assert "no held-out eval (the first is at step 50)" in printed  # it stopped before one
-    assert "re-encoded at step 25 as its automaton's minimal machine" in printed  # first
-    assert "rewritten at step 25 then as the 5-state Moore machine RPNI's state" in printed
+    assert "rewritten at step 25 as the 5-state Moore machine RPNI's state" in printed
     assert "automaton proved equal to the reference machine for every act stream" in printed
 
     # with evals before the check: the last one was before the rewriting that was proved
@@ -81,6 +82,23 @@ def test_train_on_a_random_machine_merges_states_and_proves(tmp_path, capsys):
     main([*args, "--check-interval", "20", *evals])
     printed = capsys.readouterr().out
     assert "% at the last eval, step 20 (never 100%; the check at step 25 is below)" in printed
+
+
+def test_train_reports_a_reencoding_then_a_merge_in_one_check(tmp_path, capsys, monkeypatch):
+    def done(output, bits):
+        return [{"step": 25, "output": output, "token": 0, "source": 1, "bit": b} for b in bits]
+
+    rewired = done(3, [7]) + done(REENCODED, range(2)) + done(MERGED, range(5))
+
+    def fake_train(config, out_dir=None, resume=False, progress=True):
+        return TrainResult(step=25, loss=[1.0] * 25, harden_from=5, resamples=rewired)
+
+    monkeypatch.setattr(agents.cli, "train", fake_train)
+    main(["train", "memgym/Tomita6-v0", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "rewired 1 dormant state bit (agents.resample)" in printed
+    assert "re-encoded at step 25 as its automaton's minimal machine, 2 states" in printed
+    assert "rewritten at step 25 then as the 5-state Moore machine RPNI's state" in printed
 
 
 def test_train_counts_one_step_in_the_singular(tmp_path, capsys):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import agents.resample
 from agents.extract import Automaton, verify
 from agents.model import BooleanRNN
 from agents.resample import (
     ANSWER_LOGIT,
     ANY,
+    GROWTH_PATIENCE,
     LATCH_BITS,
     RESAMPLE_MARGIN,
     RULES,
@@ -440,3 +442,25 @@ def test_the_consistency_score_matches_a_per_position_reference_on_random_automa
         mask, misfired = rng.random(shape) < 0.8, rng.random(shape) < 0.3
         args = (automaton, act, target, mask, misfired)
         assert _consistency(*args) == reference_consistency(*args)
+
+
+def test_growth_stops_after_rounds_that_mend_no_miss(monkeypatch):
+    """A round of growth that leaves as many misses as the best before it is a stall; after
+    GROWTH_PATIENCE stalls in a row the rounds stop, and the merge follows."""
+    env_id = "memgym/AutomatonEasy-v0"
+    rollouts = batch_rollouts(env_id, 256, seed=1)
+    model = still_model(len(rollouts.act_tokens), len(rollouts.obs_tokens), 32)
+    batch = [torch.as_tensor(a) for a in (rollouts.act, rollouts.target, rollouts.mask)]
+    rounds = []
+
+    def fruitless(rewirer, view, links):  # grows nothing that mends a miss, forever
+        rounds.append(agents.resample._misses(view))
+        return True
+
+    monkeypatch.setattr(agents.resample, "_grow", fruitless)
+    done = resample_dormant_bits(
+        model, torch.optim.Adam(model.parameters()), *batch, torch.Generator(), 7, []
+    )
+
+    assert len(rounds) == GROWTH_PATIENCE and len(set(rounds)) == 1 and rounds[0] > 0
+    assert done == []  # nothing grown, the model's one state re-encodes as it is, no merge
