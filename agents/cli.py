@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import inspect
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -136,6 +137,18 @@ def run_name(config: TrainConfig) -> str:
 
 LARGEST = 2**63
 """Every numeric option is below it: torch and NumPy hold counts and sizes in 64-bit integers."""
+
+
+def thread_count(text: str) -> int:
+    """An argparse ``type``: a number of torch threads, from 1 to this machine's CPU count
+    (thousands of threads crash the process)."""
+    threads = int(at_least(1)(text))
+    cores = os.cpu_count() or 1
+    if threads > cores:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {cores} (this machine's CPUs), got {text}"
+        )
+    return threads
 
 
 def at_least(minimum: float, kind: Callable[[str], float] = int) -> Callable[[str], float]:
@@ -488,10 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate and extract the boolean state-space RNN on memgym tasks.",
     )
     threads = "CPU threads for torch (default 1: fastest for these small models)"
-    parser.add_argument("--threads", type=at_least(1), default=1, help=threads)
+    parser.add_argument("--threads", type=thread_count, default=1, help=threads)
     parser.add_argument("--version", action="version", version=f"memgym {version('memgym')}")
     common = Parser(add_help=False)  # --threads after the command too: memgym train ... --threads
-    common.add_argument("--threads", type=at_least(1), default=argparse.SUPPRESS, help=threads)
+    common.add_argument("--threads", type=thread_count, default=argparse.SUPPRESS, help=threads)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser(
         "train",
@@ -591,7 +604,8 @@ def main(argv: list[str] | None = None) -> None:
             raise  # a fault, not a size
         parser.exit(
             2,
-            f"{parser.prog} {args.command}: error: out of memory ({str(error).splitlines()[0]}); "
+            f"{parser.prog} {args.command}: error: out of memory "
+            f"({(str(error).splitlines() or [type(error).__name__])[0]}); "
             "ask for less: a smaller --batch-size or --state-dim, or shorter episodes or fewer "
             "cards in --env-kwarg\n",
         )

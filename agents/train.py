@@ -124,7 +124,7 @@ class TrainConfig:
     check_interval: int = option(
         500, "hardening steps between automaton checks and resamplings", minimum=1
     )
-    resample_episodes: int = option(2048, "fresh episodes each resampling reads", minimum=0)
+    resample_episodes: int = option(2048, "fresh episodes each resampling reads", minimum=1)
     checkpoint_interval: int = option(500, "steps between checkpoints", minimum=1)
 
     def __post_init__(self) -> None:

@@ -101,6 +101,17 @@ def test_train_reports_a_reencoding_then_a_merge_in_one_check(tmp_path, capsys, 
     assert "rewritten at step 25 then as the 5-state Moore machine RPNI's state" in printed
 
 
+def test_an_out_of_memory_error_without_a_message_is_one_line_too(monkeypatch, capsys):
+    def no_memory(args):
+        raise MemoryError
+
+    monkeypatch.setattr(agents.cli, "cmd_train", no_memory)
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "memgym/RememberEasy-v0"])
+    assert exit_.value.code == 2
+    assert "error: out of memory (MemoryError); " in capsys.readouterr().err
+
+
 def test_train_counts_one_step_in_the_singular(tmp_path, capsys):
     main(["train", "memgym/RememberEasy-v0", "--steps", "1", "--out", str(tmp_path)])
     assert "; trained 1 step in " in capsys.readouterr().out
@@ -299,6 +310,8 @@ def run_dir(tmp_path_factory):
         (["train", "CartPole-v1"], "env CartPole-v1 gives no supervised rollouts: "),
         (["train", "FrozenLake-v1"], "gives no supervised rollouts: "),
         (["train", "memgym/RememberEasy-v0", "--threads", "0"], "--threads: must be at least 1"),
+        (["train", "memgym/RememberEasy-v0", "--threads", "100000"], "--threads: must be at most"),
+        (["train", "memgym/RememberEasy-v0", "--resample-episodes", "0"], "must be at least 1"),
         (["eval", "POP"], "eval needs a memgym task"),
         (["extract", "POP", "--prove"], "extract needs a memgym task"),
         (
