@@ -276,7 +276,12 @@ def render(out: Path, docs: Path) -> None:
         "rounds, `agents.train.refine`), and stops once it verifies. A boolean run that reaches no",
         "100% held-out eval before it verifies shows – in the time column. The GRU and LSTM rows",
         "were trained before the one learner, with the settings docs/results-notes.md gives for",
-        "them (Adam lr 0.01, today's default too, and the first-error loss).",
+        "them (Adam lr 0.01, today's default too, and the first-error loss). Every boolean row",
+        "but AutomatonHard's was measured before the merge ladder and the growth stop; the",
+        "Easy, Medium, Tomita and ModCountHard rows were run again after them, each proved at",
+        "the same step (CountMedium seed 2 one check earlier), RepeatHard's seed 0 verified at",
+        "the same step, and CountHard's and RememberHard's were not run again",
+        "(docs/results-notes.md).",
         "Rendered by `benchmarks/results.py` from the record of each run, kept in [runs/](runs/).",
         "",
         "| preset | model | state | 1× | 4× | 10× | 100× | steps to 100% | time to 100% "
