@@ -256,8 +256,9 @@ def _grow_while_it_helps(
     best, stalled = _misses(view), 0
     while stalled < GROWTH_PATIENCE and _grow(rewirer, view, links):
         view = _look(rewirer.model, act, target, mask)
-        stalled = 0 if _misses(view) < best else stalled + 1
-        best = min(best, _misses(view))
+        misses = _misses(view)
+        stalled = 0 if misses < best else stalled + 1
+        best = min(best, misses)
     return view
 
 
